@@ -1,0 +1,90 @@
+"""What every CLI command shares: running a unit of work, errors as one line, output helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from tenantctl.core.app import App
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def actor() -> str:
+    """The audit actor for this CLI user."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no passwd entry (containers)
+        return "cli:unknown"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one readable error line and exit non-zero."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run_app(work: Callable[["App"], Awaitable[T]], *, check_schema: bool = True) -> T:
+    """Open the app, run `work`, close; project errors become one line and a non-zero exit."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tenantctl.core.app import open_app
+    from tenantctl.core.errors import ConfigError, TenantctlError
+    from tenantctl.core.settings import Settings
+
+    async def main() -> T:
+        settings = Settings.load()
+        async with open_app(settings, check_schema=check_schema) as app:
+            try:
+                return await work(app)
+            finally:
+                for notice in app.notices:
+                    err_console.print(f"[yellow]note:[/] {notice}", highlight=False)
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    except TenantctlError as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        fail(f"database error: {reason[0] if reason else type(exc).__name__}")
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+
+
+def run_tx(work: Callable[["AsyncSession", "App"], Awaitable[T]]) -> T:
+    """Run `work` in one transaction: it all lands, or nothing does."""
+
+    async def in_transaction(app: "App") -> T:
+        async with app.unit_of_work() as session:
+            return await work(session, app)
+
+    return run_app(in_transaction)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def format_money(kopeks: int, currency: str = "RUB") -> str:
+    """12345600 -> '123 456.00 RUB'; Stars are whole units."""
+    if currency == "XTR":
+        return f"{kopeks:,} ⭐".replace(",", " ")
+    rubles, rest = divmod(abs(kopeks), 100)
+    sign = "-" if kopeks < 0 else ""
+    return f"{sign}{rubles:,}.{rest:02d} {currency}".replace(",", " ")

@@ -1,0 +1,21 @@
+"""The `tenantctl` command: one Typer sub-app per noun. Heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+from tenantctl.cli import db
+
+app = typer.Typer(
+    name="tenantctl",
+    help="Control plane for white-label VPN Telegram bots: feature flags, plans, tenants and the bot.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

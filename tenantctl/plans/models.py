@@ -1,0 +1,81 @@
+"""Tenant subscription plans, their feature grants and each tenant's subscription."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
+
+SUBSCRIPTION_STATUSES = ("active", "expired", "cancelled")
+
+
+class TenantSubscriptionPlan(Timestamps, Base):
+    """A plan a tenant subscribes to; money in kopeks."""
+
+    __tablename__ = "tenant_subscription_plans"
+    __table_args__ = (
+        CheckConstraint("monthly_price_kopeks >= 0", name="price_not_negative"),
+        CheckConstraint("activation_fee_kopeks >= 0", name="fee_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    monthly_price_kopeks: Mapped[int] = mapped_column(Integer, nullable=False)
+    activation_fee_kopeks: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    # Grants every catalogue feature, present and future; explicit grants still refine it.
+    grants_all_features: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+
+
+class PlanFeatureGrant(Timestamps, Base):
+    """One feature granted (or explicitly denied) by one plan, with a config override."""
+
+    __tablename__ = "plan_feature_grants"
+    __table_args__ = (
+        Index("idx_plan_feature_grants_plan", "plan_tier_id"),
+        Index(
+            "idx_plan_feature_grants_enabled",
+            "plan_tier_id",
+            "enabled",
+            postgresql_where=text("enabled = true"),
+            sqlite_where=text("enabled = 1"),
+        ),
+    )
+
+    plan_tier_id: Mapped[int] = mapped_column(
+        ForeignKey("tenant_subscription_plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    feature_key: Mapped[str] = mapped_column(
+        ForeignKey("features.key", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
+    value: Mapped[str | None] = mapped_column(String(64))  # a mode feature's value
+    config_override: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
+
+
+class TenantSubscription(Timestamps, Base):
+    """A tenant's subscription to the platform: one per bot."""
+
+    __tablename__ = "tenant_subscriptions"
+    __table_args__ = (
+        CheckConstraint(f"status IN {SUBSCRIPTION_STATUSES}", name="status"),
+        Index("idx_tenant_subscriptions_status", "status"),
+        Index("idx_tenant_subscriptions_plan", "plan_tier_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), unique=True, nullable=False)
+    plan_tier_id: Mapped[int] = mapped_column(
+        ForeignKey("tenant_subscription_plans.id", ondelete="RESTRICT"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active", nullable=False)
+    start_date: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), nullable=False)
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    auto_renewal: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)

@@ -1,0 +1,84 @@
+"""A tenant's end users and their data; every row carries bot_id."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantctl.core.db import Base, BigID, Timestamps, UTCDateTime
+
+END_USER_SUBSCRIPTION_STATUSES = ("trial", "active", "expired", "cancelled")
+TRANSACTION_KINDS = ("deposit", "subscription_payment", "refund", "withdrawal")
+TRANSACTION_STATUSES = ("pending", "succeeded", "failed", "refunded")
+
+
+class User(Timestamps, Base):
+    """An end user of one tenant bot."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("bot_id", "telegram_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), nullable=False)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    username: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(128))
+    language_code: Mapped[str | None] = mapped_column(String(8))
+    balance_kopeks: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    is_blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
+
+
+class Subscription(Timestamps, Base):
+    """An end user's VPN subscription with one tenant bot."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        CheckConstraint(f"status IN {END_USER_SUBSCRIPTION_STATUSES}", name="status"),
+        Index("ix_subscriptions_bot_status", "bot_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
+    bot_plan_id: Mapped[int | None] = mapped_column(ForeignKey("bot_plans.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    start_date: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    end_date: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    traffic_limit_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    traffic_used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    device_limit: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
+
+
+class Transaction(Base):
+    """Money an end user paid a tenant (or got back); kopeks, idempotent on external id."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {TRANSACTION_KINDS}", name="kind"),
+        CheckConstraint(f"status IN {TRANSACTION_STATUSES}", name="status"),
+        UniqueConstraint("bot_id", "payment_method", "external_id"),
+        Index("ix_transactions_bot_created", "bot_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="succeeded", server_default="succeeded", nullable=False)
+    amount_kopeks: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    payment_method: Mapped[str] = mapped_column(String(32), nullable=False)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), nullable=False)
+
+
+class TrafficDaily(Base):
+    """Traffic one bot's users consumed and bought on one day, in bytes."""
+
+    __tablename__ = "traffic_daily"
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    consumed_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    sold_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)

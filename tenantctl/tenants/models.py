@@ -1,0 +1,150 @@
+"""Bots (master and tenants), their admins, configuration, API tokens and overrides."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
+
+BOT_STATUSES = ("pending", "active", "suspended", "expired", "cancelled")
+ADMIN_ROLES = ("owner", "admin")
+
+
+class Bot(Timestamps, Base):
+    """One Telegram bot: the master (is_master) or a tenant's white-label bot."""
+
+    __tablename__ = "bots"
+    __table_args__ = (
+        CheckConstraint(f"status IN {BOT_STATUSES}", name="status"),
+        Index(
+            "uq_bots_single_master",
+            "is_master",
+            unique=True,
+            postgresql_where=text("is_master"),
+            sqlite_where=text("is_master"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_master: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    token_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    token_fingerprint: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending", nullable=False)
+    default_language: Mapped[str] = mapped_column(String(8), default="ru", server_default="ru", nullable=False)
+    support_username: Mapped[str | None] = mapped_column(String(64))
+    owner_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    webhook_secret: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class BotAdmin(Base):
+    """A tenant admin of one bot; the owner is one of them."""
+
+    __tablename__ = "bot_admins"
+    __table_args__ = (CheckConstraint(f"role IN {ADMIN_ROLES}", name="role"),)
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), nullable=False)
+
+
+class BotConfiguration(Base):
+    """One configuration key of one bot; secret values are stored encrypted."""
+
+    __tablename__ = "bot_configurations"
+    __table_args__ = (CheckConstraint("source IN ('master', 'cloned', 'tenant')", name="source"),)
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    config_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    encrypted_value: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="cloned", server_default="cloned", nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class ApiToken(Base):
+    """A tenant's API token: only the prefix and SHA-256 hash are stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TenantFeatureOverride(Timestamps, Base):
+    """A master admin's override of one feature for one bot; survives plan syncs."""
+
+    __tablename__ = "tenant_feature_overrides"
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    feature_key: Mapped[str] = mapped_column(
+        ForeignKey("features.key", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool | None] = mapped_column(Boolean)  # None: inherit the plan's value
+    value: Mapped[str | None] = mapped_column(String(64))  # a mode feature's value
+    config_override: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class BotPlan(Timestamps, Base):
+    """A VPN plan a tenant sells to its own end users."""
+
+    __tablename__ = "bot_plans"
+    __table_args__ = (
+        UniqueConstraint("bot_id", "name"),
+        CheckConstraint("price_kopeks >= 0", name="price_not_negative"),
+        CheckConstraint("period_days > 0", name="period_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    period_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    traffic_limit_gb: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)  # 0: unlimited
+    device_limit: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
+    price_kopeks: Mapped[int] = mapped_column(Integer, nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+
+
+class TenantPaymentCard(Timestamps, Base):
+    """A bank card a bot shows for card-to-card payments (the master's cards take activation fees)."""
+
+    __tablename__ = "tenant_payment_cards"
+    __table_args__ = (UniqueConstraint("bot_id", "card_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True, nullable=False)
+    card_number: Mapped[str] = mapped_column(String(32), nullable=False)
+    holder_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    bank_name: Mapped[str | None] = mapped_column(String(128))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)

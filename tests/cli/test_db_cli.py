@@ -1,0 +1,53 @@
+"""`tenantctl db` through the real Typer app."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from tenantctl.cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, list(args), env=env)
+
+
+def test_upgrade_then_current_on_each_backend(empty_db_url: str, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"DATABASE_URL": empty_db_url, "TENANTCTL_SECRET_KEY": ""}
+    before = invoke("db", "current", env=env)
+    assert before.exit_code == 0 and "behind" in before.output
+    up = invoke("db", "upgrade", env=env)
+    assert up.exit_code == 0, up.output
+    now = invoke("db", "current", env=env)
+    assert now.exit_code == 0 and "up to date" in now.output
+    down = invoke("db", "downgrade", "base", env=env)
+    assert down.exit_code == 0 and "revision base" in down.output
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("postgresql+psycopg://root:hunter2@127.0.0.1:1/nope", "cannot use the database at postgresql+psycopg://root:***@127.0.0.1:1/nope"),
+        ("mysql://root@localhost/x", "unsupported driver 'mysql'"),
+        ("not a url", "not a database URL"),
+    ],
+)
+def test_bad_database_url_is_one_line_without_traceback(url: str, expected: str, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("db", "current", env={"DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert expected in result.output.replace("\n", "")
+    assert "hunter2" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_keygen_prints_a_usable_key() -> None:
+    from tenantctl.core.crypto import SecretBox
+
+    result = invoke("db", "keygen")
+    assert result.exit_code == 0
+    box = SecretBox(result.output.strip())
+    assert box.decrypt(box.encrypt("123:abc")) == "123:abc"
