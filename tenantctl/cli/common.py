@@ -36,6 +36,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def or_fail(call: Callable[[], T]) -> T:
+    """Run a plain (non-database) call; project errors become one line and a non-zero exit."""
+    from tenantctl.core.errors import ConfigError, TenantctlError
+
+    try:
+        return call()
+    except TenantctlError as exc:
+        fail(str(exc), code=2 if isinstance(exc, ConfigError) else 1)
+
+
 def run_app(work: Callable[["App"], Awaitable[T]], *, check_schema: bool = True) -> T:
     """Open the app, run `work`, close; project errors become one line and a non-zero exit."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -80,11 +90,3 @@ def print_json(data: Any) -> None:
     """Machine-readable output on stdout."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
-
-def format_money(kopeks: int, currency: str = "RUB") -> str:
-    """12345600 -> '123 456.00 RUB'; Stars are whole units."""
-    if currency == "XTR":
-        return f"{kopeks:,} ⭐".replace(",", " ")
-    rubles, rest = divmod(abs(kopeks), 100)
-    sign = "-" if kopeks < 0 else ""
-    return f"{sign}{rubles:,}.{rest:02d} {currency}".replace(",", " ")

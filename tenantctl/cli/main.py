@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantctl.cli import db
+from tenantctl.cli import audit, db, flags, plans
 
 app = typer.Typer(
     name="tenantctl",
@@ -14,6 +14,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(flags.app, name="flags")
+app.add_typer(plans.app, name="plans")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -1,0 +1,56 @@
+"""`tenantctl audit`: read the audit log."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from tenantctl.cli.common import console, print_json, run_tx
+
+app = typer.Typer(help="The append-only audit log of every change.", no_args_is_help=True)
+
+
+def parse_when(text: str):
+    """A date (2026-11-27) or ISO time, as aware UTC."""
+    from datetime import datetime, timezone
+
+    from tenantctl.core.errors import Invalid
+
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise Invalid(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+@app.command("list")
+def list_(
+    bot: Optional[str] = typer.Option(None, "--bot", help="Only entries about this bot (id, @username or name)."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only entries at or after this date/time (UTC)."),
+    limit: int = typer.Option(200, "--limit", min=1, max=10000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Newest entries first."""
+    from rich.table import Table
+
+    from tenantctl.audit.service import entry_as_dict, list_entries
+    from tenantctl.tenants.lookup import resolve_bot
+
+    async def work(session, _app):
+        bot_id = (await resolve_bot(session, bot)).id if bot else None
+        when = parse_when(since) if since else None
+        return [entry_as_dict(e) for e in await list_entries(session, bot_id=bot_id, since=when, limit=limit)]
+
+    entries = run_tx(work)
+    if as_json:
+        print_json(entries)
+        return
+    table = Table(title=f"{len(entries)} audit entries")
+    for name in ("at (UTC)", "actor", "action", "entity", "change"):
+        table.add_column(name, overflow="fold")
+    for e in entries:
+        change = json.dumps({"before": e["before"], "after": e["after"]}, ensure_ascii=False, default=str)
+        table.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], e["entity"], change[:300])
+    console.print(table)

@@ -1,0 +1,151 @@
+"""`tenantctl flags`: extract the feature catalogue from `.env.example`, store and inspect it."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from tenantctl.cli.common import console, err_console, fail, or_fail, print_json, run_tx
+
+app = typer.Typer(help="The feature catalogue extracted from the operator's .env.example.", no_args_is_help=True)
+
+PATH_HELP = "The .env.example to read (default: ENV_EXAMPLE_PATH, then ./.env.example)."
+
+
+def _extract(path: Optional[str], strict: bool):
+    """Extract a catalogue, printing warnings; --strict makes any warning an error."""
+    from tenantctl.core.settings import Settings
+    from tenantctl.flags.catalogue import extract_feature_flags_from_env
+    from tenantctl.flags.service import env_example_path
+
+    source = or_fail(lambda: env_example_path(path, Settings.load().env_example_path))
+    catalogue = or_fail(lambda: extract_feature_flags_from_env(source))
+    for warning in catalogue.warnings:
+        err_console.print(f"[yellow]warning:[/] {source}:{warning.line}: {warning.message}", highlight=False)
+    if strict and catalogue.warnings:
+        fail(f"{len(catalogue.warnings)} warning(s) in {source} and --strict was given")
+    return source, catalogue
+
+
+def _value_text(kind: str, enabled: bool, value: Optional[str]) -> str:
+    if kind == "mode":
+        return f"{value or '-'}" + ("" if enabled else " (off)")
+    return "[green]on[/]" if enabled else "[dim]off[/]"
+
+
+@app.command()
+def extract(
+    path: Optional[str] = typer.Argument(None, help=PATH_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the catalogue as JSON (shape in the README)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit non-zero if the file has any warning."),
+) -> None:
+    """Parse .env.example into features, grouped by category. Touches no database."""
+    from rich.table import Table
+
+    source, catalogue = _extract(path, strict)
+    if as_json:
+        print_json(catalogue.as_dict())
+        return
+    table = Table(title=f"{len(catalogue.features)} features in {source}", show_lines=False)
+    for name in ("category", "feature", "env key", "kind", "default", "config keys"):
+        table.add_column(name)
+    last = None
+    for spec in sorted(catalogue.features, key=lambda s: (s.category, s.key)):
+        table.add_row(
+            spec.category if spec.category != last else "",
+            spec.key,
+            spec.env_key,
+            spec.kind + (f" ({'|'.join(spec.allowed_values)})" if spec.allowed_values else ""),
+            _value_text(spec.kind, spec.enabled, spec.value),
+            str(len(spec.config)) + (f", {len(spec.secret_keys)} secret" if spec.secret_keys else ""),
+        )
+        last = spec.category
+    console.print(table)
+    console.print(f"master-only keys (never cloned to tenants): {', '.join(catalogue.master_only) or 'none'}", highlight=False)
+
+
+@app.command()
+def sync(
+    path: Optional[str] = typer.Argument(None, help=PATH_HELP),
+    strict: bool = typer.Option(False, "--strict", help="Refuse to sync a file with warnings."),
+) -> None:
+    """Store the extracted catalogue: idempotent; features gone from the file are marked absent, never deleted."""
+    from tenantctl.cli.common import actor
+    from tenantctl.flags.service import sync_catalogue
+
+    source, catalogue = _extract(path, strict)
+
+    async def work(session, _app):
+        return await sync_catalogue(session, catalogue=catalogue, actor=actor(), source=source)
+
+    report = run_tx(work)
+    for key in report.added:
+        console.print(f"[green]+ added[/]   {key}", highlight=False)
+    for key, fields in report.changed.items():
+        console.print(f"[yellow]~ changed[/] {key}: {', '.join(fields)}", highlight=False)
+    for key in report.returned:
+        console.print(f"[green]+ back[/]    {key}", highlight=False)
+    for key in report.absent:
+        console.print(f"[red]- absent[/]  {key} (kept, with its grants)", highlight=False)
+    console.print(
+        f"{source}: {len(report.added)} added, {len(report.changed)} changed, {len(report.absent)} absent, "
+        f"{report.unchanged} unchanged",
+        highlight=False,
+    )
+
+
+@app.command("list")
+def list_(
+    category: Optional[str] = typer.Option(None, help="Only this category."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The catalogue stored in the database."""
+    from rich.table import Table
+
+    from tenantctl.flags.service import feature_as_dict, list_features
+
+    async def work(session, _app):
+        return [feature_as_dict(f) for f in await list_features(session, category=category)]
+
+    features = run_tx(work)
+    if as_json:
+        print_json(features)
+        return
+    if not features:
+        console.print("the catalogue is empty: run `tenantctl flags sync`")
+        return
+    table = Table(title=f"{len(features)} features")
+    for name in ("category", "feature", "env key", "kind", "default", "present"):
+        table.add_column(name)
+    for f in features:
+        table.add_row(f["category"], f["key"], f["env_key"], f["kind"],
+                      _value_text(f["kind"], f["default_enabled"], f["default_value"]),
+                      "yes" if f["is_present"] else "[red]absent[/]")
+    console.print(table)
+
+
+@app.command()
+def show(key: str = typer.Argument(..., help="Feature key, e.g. yookassa."), as_json: bool = typer.Option(False, "--json")) -> None:
+    """One stored feature: its defaults, config template and secret keys."""
+    from tenantctl.flags.service import feature_as_dict
+    from tenantctl.plans.service import get_feature
+
+    async def work(session, _app):
+        return feature_as_dict(await get_feature(session, key))
+
+    feature = run_tx(work)
+    if as_json:
+        print_json(feature)
+        return
+    console.print(f"[bold]{feature['key']}[/] ({feature['kind']}, {feature['category']}) from {feature['env_key']}"
+                  + (f", aliases {', '.join(feature['env_aliases'])}" if feature["env_aliases"] else ""), highlight=False)
+    if feature["description"]:
+        console.print(feature["description"], highlight=False)
+    console.print(f"default: {_value_text(feature['kind'], feature['default_enabled'], feature['default_value'])}"
+                  + (f"; allowed: {', '.join(feature['allowed_values'])}" if feature["allowed_values"] else ""), highlight=False)
+    if not feature["is_present"]:
+        console.print("[red]absent from the last synced .env.example[/]")
+    for config_key, value in feature["default_config"].items():
+        secret = " [red](secret)[/]" if config_key in feature["secret_keys"] else ""
+        console.print(f"  {config_key} = {value!r}{secret}", highlight=False)

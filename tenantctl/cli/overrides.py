@@ -1,0 +1,79 @@
+"""`tenantctl tenant features` and `tenant override`: a tenant's effective flags and master overrides."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from tenantctl.cli.audit import parse_when
+from tenantctl.cli.common import actor, console, fail, print_json, run_tx
+from tenantctl.cli.plans import parse_config_options
+
+
+def features(
+    bot: str = typer.Argument(..., help="Bot id, @username or name."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every feature of a tenant with each layer: plan_value, override_value, effective value and source."""
+    from rich.table import Table
+
+    from tenantctl.flags.resolution import explain_bot_flags
+    from tenantctl.tenants.lookup import resolve_bot
+
+    async def work(session, _app):
+        found = await resolve_bot(session, bot)
+        return found.name, await explain_bot_flags(session, bot_id=found.id)
+
+    name, rows = run_tx(work)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"features of {name}")
+    for column in ("category", "feature", "default", "plan_value", "override_value", "value", "source"):
+        table.add_column(column)
+
+    def show(value) -> str:
+        return "·" if value is None else ("on" if value is True else "off" if value is False else str(value))
+
+    for row in rows:
+        override = show(row["override_value"]) + (" [dim](expired)[/]" if row["override_expired"] else "")
+        value = f"[green]{show(row['value'])}[/]" if row["enabled"] else f"[dim]{show(row['value'])}[/]"
+        table.add_row(row["category"], row["key"], show(row["default_value"]), show(row["plan_value"]), override, value, row["source"])
+    console.print(table)
+
+
+def override(
+    bot: str = typer.Argument(..., help="Bot id, @username or name."),
+    feature: str = typer.Argument(..., help="Feature key."),
+    on: bool = typer.Option(False, "--on", help="Force the feature on."),
+    off: bool = typer.Option(False, "--off", help="Force the feature off."),
+    inherit: bool = typer.Option(False, "--inherit", help="Follow the plan again (clears the override unless a config is given)."),
+    value: Optional[str] = typer.Option(None, "--value", help="A mode feature's value."),
+    config: Optional[str] = typer.Option(None, "--config", help="Config override as a JSON object."),
+    set_: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
+    expires: Optional[str] = typer.Option(None, "--expires", help="When the override stops applying (date or ISO time, UTC)."),
+    reason: str = typer.Option(..., "--reason", help="Why; kept in the audit log."),
+) -> None:
+    """Set or clear a master override of one feature for one tenant; it survives plan syncs and changes."""
+    from tenantctl.tenants.lookup import resolve_bot
+    from tenantctl.tenants.overrides import set_override
+
+    if on + off + inherit + (value is not None) != 1:
+        fail("give exactly one of --on, --off, --inherit or --value")
+    enabled = True if on else False if off else None
+    overrides = parse_config_options(config, set_)
+
+    async def work(session, _app):
+        found = await resolve_bot(session, bot)
+        when = parse_when(expires) if expires else None
+        return found.name, await set_override(session, bot_id=found.id, feature=feature, enabled=enabled, value=value,
+                                              config=overrides, expires_at=when, reason=reason, actor=actor())
+
+    name, result = run_tx(work)
+    if result is None:
+        console.print(f"{name}: override of {feature} cleared; the plan applies", highlight=False)
+    else:
+        state = result.value or {True: "on", False: "off", None: "inherit"}[result.enabled]
+        until = f" until {result.expires_at:%Y-%m-%d %H:%M} UTC" if result.expires_at else ""
+        console.print(f"{name}: {feature} overridden ({state}){until}", highlight=False)

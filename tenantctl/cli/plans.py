@@ -1,0 +1,263 @@
+"""`tenantctl plans`: tenant subscription plans and the features they grant."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import typer
+
+from tenantctl.cli.common import actor, console, fail, or_fail, print_json, run_tx
+
+app = typer.Typer(help="Tenant subscription plans (starter / growth / enterprise) and their feature grants.", no_args_is_help=True)
+
+
+def _money(text: Optional[str]) -> Optional[int]:
+    if text is None:
+        return None
+    from tenantctl.core.money import parse_rubles
+
+    return or_fail(lambda: parse_rubles(text))
+
+
+def _plan_row(plan: dict[str, Any]) -> list[str]:
+    from tenantctl.core.money import format_money
+
+    return [
+        plan["name"],
+        plan["display_name"],
+        format_money(plan["monthly_price_kopeks"]),
+        format_money(plan["activation_fee_kopeks"]),
+        "all" if plan["grants_all_features"] else "listed",
+        "active" if plan["is_active"] else "[dim]archived[/]",
+    ]
+
+
+@app.command()
+def seed(
+    path: str = typer.Option("seeds/plans.yaml", "--file", help="YAML or JSON seed file."),
+    reset: bool = typer.Option(False, "--reset", help="Put existing seed plans back to the file's values and grants."),
+) -> None:
+    """Create the default plans. Idempotent: existing plans are left as the operator edited them."""
+    from tenantctl.plans.service import load_plan_seed, seed_plans
+
+    plans = or_fail(lambda: load_plan_seed(path))
+
+    async def work(session, _app):
+        return await seed_plans(session, plans=plans, actor=actor(), reset=reset)
+
+    report = run_tx(work)
+    for label, names in (("created", report.created), ("reset", report.reset), ("unchanged", report.unchanged)):
+        if names:
+            console.print(f"{label}: {', '.join(names)}", highlight=False)
+    if report.skipped_features:
+        console.print(f"[yellow]skipped grants for features not in the catalogue[/] (run `tenantctl flags sync` first): "
+                      f"{', '.join(report.skipped_features)}", highlight=False)
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every plan, archived ones included."""
+    from rich.table import Table
+
+    from tenantctl.plans.service import list_plans, plan_as_dict
+
+    async def work(session, _app):
+        return [plan_as_dict(p) for p in await list_plans(session)]
+
+    plans = run_tx(work)
+    if as_json:
+        print_json(plans)
+        return
+    if not plans:
+        console.print("no plans yet: run `tenantctl plans seed`")
+        return
+    table = Table()
+    for name in ("plan", "display name", "monthly", "activation fee", "features", "status"):
+        table.add_column(name)
+    for plan in plans:
+        table.add_row(*_plan_row(plan))
+    console.print(table)
+
+
+@app.command()
+def show(plan: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One plan with its grants."""
+    from tenantctl.core.money import format_money
+    from tenantctl.plans.service import get_plan, grants_matrix, plan_as_dict
+
+    async def work(session, _app):
+        return plan_as_dict(await get_plan(session, plan)), await grants_matrix(session, plan=plan)
+
+    info, matrix = run_tx(work)
+    granted = {f["key"]: f["grants"][info["name"]] for f in matrix["features"] if f["grants"][info["name"]] is not None}
+    if as_json:
+        print_json({**info, "grants": granted})
+        return
+    console.print(f"[bold]{info['name']}[/] — {info['display_name']}: {format_money(info['monthly_price_kopeks'])}/month, "
+                  f"activation {format_money(info['activation_fee_kopeks'])}"
+                  + ("" if info["is_active"] else " [dim](archived)[/]"), highlight=False)
+    if info["description"]:
+        console.print(info["description"], highlight=False)
+    if info["grants_all_features"]:
+        console.print("grants every catalogue feature, including future ones")
+    for key, cell in granted.items():
+        state = cell["value"] or ("on" if cell["enabled"] else "off")
+        extra = f" config {json.dumps(cell['config'], ensure_ascii=False)}" if cell["config"] else ""
+        console.print(f"  {key}: {state}{extra}", highlight=False)
+
+
+@app.command()
+def create(
+    name: str,
+    display_name: Optional[str] = typer.Option(None, "--display-name"),
+    price: str = typer.Option(..., "--price", help="Monthly price: 5000, 5000.00 or 5000 RUB."),
+    activation_fee: str = typer.Option("0", "--activation-fee"),
+    description: Optional[str] = typer.Option(None),
+    all_features: bool = typer.Option(False, "--all-features", help="Grant every catalogue feature, now and later."),
+    sort_order: int = typer.Option(0, "--sort-order"),
+) -> None:
+    """Create a plan."""
+    from tenantctl.plans.service import create_plan
+
+    fields = {"monthly_price_kopeks": _money(price), "activation_fee_kopeks": _money(activation_fee),
+              "description": description, "grants_all_features": all_features, "sort_order": sort_order}
+    if display_name:
+        fields["display_name"] = display_name
+
+    async def work(session, _app):
+        return (await create_plan(session, name=name, actor=actor(), **fields)).name
+
+    console.print(f"created plan {run_tx(work)}", highlight=False)
+
+
+@app.command()
+def edit(
+    plan: str,
+    display_name: Optional[str] = typer.Option(None, "--display-name"),
+    price: Optional[str] = typer.Option(None, "--price"),
+    activation_fee: Optional[str] = typer.Option(None, "--activation-fee"),
+    description: Optional[str] = typer.Option(None),
+    all_features: Optional[bool] = typer.Option(None, "--all-features/--listed-features"),
+    sort_order: Optional[int] = typer.Option(None, "--sort-order"),
+    active: Optional[bool] = typer.Option(None, "--active/--archived"),
+) -> None:
+    """Change a plan; its tenants follow."""
+    from tenantctl.plans.service import edit_plan
+
+    changes = {
+        "display_name": display_name,
+        "monthly_price_kopeks": _money(price),
+        "activation_fee_kopeks": _money(activation_fee),
+        "description": description,
+        "grants_all_features": all_features,
+        "sort_order": sort_order,
+        "is_active": active,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        fail("nothing to change: give at least one option (see --help)")
+
+    async def work(session, _app):
+        return (await edit_plan(session, name=plan, actor=actor(), **changes)).name
+
+    console.print(f"updated plan {run_tx(work)}", highlight=False)
+
+
+@app.command()
+def archive(plan: str) -> None:
+    """Hide a plan from new registrations; tenants on it keep it."""
+    from tenantctl.plans.service import archive_plan
+
+    async def work(session, _app):
+        return (await archive_plan(session, name=plan, actor=actor())).name
+
+    console.print(f"archived plan {run_tx(work)}", highlight=False)
+
+
+def parse_config_options(config_json: Optional[str], set_items: list[str]) -> dict[str, Any]:
+    """--config JSON and --set KEY=VALUE pairs as one dict (values typed like .env defaults)."""
+    from tenantctl.flags.catalogue import coerce_value
+
+    config: dict[str, Any] = {}
+    if config_json:
+        try:
+            config = json.loads(config_json)
+        except json.JSONDecodeError as exc:
+            fail(f"--config is not valid JSON: {exc.msg} at position {exc.pos}")
+        if not isinstance(config, dict):
+            fail("--config must be a JSON object")
+    for item in set_items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--set {item!r}: use KEY=VALUE")
+        config[key.strip()] = coerce_value(raw)
+    return config
+
+
+@app.command()
+def grant(
+    plan: str,
+    feature: str,
+    value: Optional[str] = typer.Option(None, "--value", help="For a mode feature: one of its allowed values."),
+    off: bool = typer.Option(False, "--off", help="Deny the feature explicitly (even where the default is on)."),
+    config: Optional[str] = typer.Option(None, "--config", help="Config override as a JSON object."),
+    set_: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
+) -> None:
+    """Grant a feature on a plan (with a mode value or a config override); every tenant on it follows."""
+    from tenantctl.plans.service import set_grant
+
+    overrides = parse_config_options(config, set_)
+
+    async def work(session, _app):
+        return await set_grant(session, plan=plan, feature=feature, actor=actor(), enabled=not off, value=value, config=overrides)
+
+    result = run_tx(work)
+    state = result.value or ("on" if result.enabled else "off")
+    console.print(f"{plan}: {feature} {state}" + (f" with config {json.dumps(result.config_override, ensure_ascii=False)}" if result.config_override else ""), highlight=False)
+
+
+@app.command()
+def revoke(plan: str, feature: str) -> None:
+    """Remove a grant: the feature falls back to the catalogue default on that plan."""
+    from tenantctl.plans.service import revoke_grant
+
+    async def work(session, _app):
+        await revoke_grant(session, plan=plan, feature=feature, actor=actor())
+
+    run_tx(work)
+    console.print(f"{plan}: {feature} revoked (catalogue default applies)", highlight=False)
+
+
+@app.command()
+def grants(plan: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
+    """The features-by-plans matrix."""
+    from rich.table import Table
+
+    from tenantctl.plans.service import grants_matrix
+
+    async def work(session, _app):
+        return await grants_matrix(session, plan=plan)
+
+    matrix = run_tx(work)
+    if as_json:
+        print_json(matrix)
+        return
+    table = Table(title="features by plan (· = catalogue default)")
+    table.add_column("category")
+    table.add_column("feature")
+    for name in matrix["plans"]:
+        table.add_column(name, justify="center")
+    for row in matrix["features"]:
+        cells = []
+        for name in matrix["plans"]:
+            cell = row["grants"][name]
+            if cell is None:
+                cells.append("[dim]·[/]")
+            elif cell.get("implicit"):
+                cells.append("[green]all[/]")
+            else:
+                mark = cell["value"] or ("[green]✓[/]" if cell["enabled"] else "[red]✗[/]")
+                cells.append(mark + ("*" if cell["config"] else ""))
+        table.add_row(row["category"], row["key"] + ("" if row["present"] else " [red](absent)[/]"), *cells)
+    console.print(table)

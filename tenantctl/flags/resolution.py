@@ -1,0 +1,333 @@
+"""Effective flags: catalogue default, then the plan's grant, then the master override.
+
+The result is materialised in `bot_feature_flags`, recomputed set-based: the plan layer is
+resolved once per (plan, feature) in Python, then written for every tenant on that plan by one
+INSERT ... SELECT; only the few bots with overrides get individual rows. The statement count does
+not grow with the number of tenants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import Boolean, Integer, String, and_, bindparam, column, delete, insert, literal, or_, select, update, values
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantctl.core.db import JSONType, utcnow
+from tenantctl.flags.models import BotFeatureFlag, Feature
+from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
+from tenantctl.tenants.models import TenantFeatureOverride
+
+OFF_MODE_VALUES = frozenset({"", "disabled", "none", "off", "false", "0"})
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Objects merge key by key; lists and scalars in `override` replace whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def mode_is_on(value: str | None) -> bool:
+    """A mode feature is off when its value is disabled/none/off or empty."""
+    return value is not None and value.strip().lower() not in OFF_MODE_VALUES
+
+
+def first_on_value(feature: Feature) -> str | None:
+    """The mode value a plain 'on' means: the default if it is on, else the first allowed on value."""
+    if mode_is_on(feature.default_value):
+        return feature.default_value
+    return next((v for v in feature.allowed_values if mode_is_on(v)), None)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer's say about a feature: enabled (None: inherit), a mode value, a config override."""
+
+    enabled: bool | None
+    value: str | None = None
+    config: dict[str, Any] | None = None
+
+    def shown(self) -> bool | str | None:
+        """What a person sees for this layer: the mode value, or the switch."""
+        if self.value is not None:
+            return self.value
+        return self.enabled
+
+
+@dataclass(frozen=True)
+class Effective:
+    enabled: bool
+    value: str | None
+    config: dict[str, Any]
+    source: str
+
+
+def resolve(feature: Feature, plan_layer: Layer | None, override: Layer | None, *, active: bool) -> Effective:
+    """Apply the three layers to one feature. An inactive subscription turns everything off."""
+    if not active:
+        return Effective(False, None, dict(feature.default_config), "default")
+    enabled = feature.default_enabled
+    value = feature.default_value if feature.kind == "mode" else None
+    config, source = dict(feature.default_config), "default"
+    for layer, name in ((plan_layer, "plan"), (override, "override")):
+        if layer is None:
+            continue
+        if layer.enabled is not None or layer.value is not None or layer.config:
+            source = name
+        if layer.value is not None:
+            value = layer.value
+            enabled = mode_is_on(value)
+        elif layer.enabled is not None:
+            enabled = layer.enabled
+            if feature.kind == "mode":
+                value = first_on_value(feature) if enabled else None
+        config = deep_merge(config, layer.config or {})
+    if feature.kind == "mode" and not enabled:
+        value = None
+    return Effective(enabled, value, config, source)
+
+
+def plan_layer_for(plan: TenantSubscriptionPlan, grant: PlanFeatureGrant | None) -> Layer | None:
+    """The plan's layer: its explicit grant, or an implicit 'on' for all-features plans."""
+    if grant is not None:
+        return Layer(grant.enabled, grant.value if grant.enabled else None, grant.config_override)
+    if plan.grants_all_features:
+        return Layer(True)
+    return None
+
+
+def override_layer_for(override: TenantFeatureOverride | None, now: datetime) -> Layer | None:
+    """The override's layer, or None when there is none or it has expired."""
+    if override is None or (override.expires_at is not None and override.expires_at <= now):
+        return None
+    return Layer(override.enabled, override.value, override.config_override)
+
+
+async def recompute_flags(
+    session: AsyncSession,
+    *,
+    bot_ids: Iterable[int] | None = None,
+    plan_ids: Iterable[int] | None = None,
+    feature_keys: Iterable[str] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Rewrite `bot_feature_flags` for the tenants and features in scope (None: all)."""
+    now = now or utcnow()
+    bot_ids = None if bot_ids is None else sorted(set(bot_ids))
+    plan_ids = None if plan_ids is None else sorted(set(plan_ids))
+    keys = None if feature_keys is None else sorted(set(feature_keys))
+    if bot_ids == [] or plan_ids == [] or keys == []:
+        return
+
+    in_scope = []
+    if bot_ids is not None:
+        in_scope.append(TenantSubscription.bot_id.in_(bot_ids))
+    if plan_ids is not None:
+        in_scope.append(TenantSubscription.plan_tier_id.in_(plan_ids))
+    sub_filter = and_(*in_scope) if in_scope else literal(True)
+
+    feature_query = select(Feature)
+    if keys is not None:
+        feature_query = feature_query.where(Feature.key.in_(keys))
+    features = list((await session.scalars(feature_query)).all())
+    if not features:
+        return
+    feature_keys_in_scope = [f.key for f in features]
+
+    scoped_plans = select(TenantSubscription.plan_tier_id).where(sub_filter).distinct()
+    plans = list((await session.scalars(select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.id.in_(scoped_plans)))).all())
+    grants = {
+        (g.plan_tier_id, g.feature_key): g
+        for g in (
+            await session.scalars(
+                select(PlanFeatureGrant).where(
+                    PlanFeatureGrant.plan_tier_id.in_([p.id for p in plans]),
+                    PlanFeatureGrant.feature_key.in_(feature_keys_in_scope),
+                )
+            )
+        ).all()
+    }
+
+    scoped_bots = select(TenantSubscription.bot_id).where(sub_filter)
+    await session.execute(
+        delete(BotFeatureFlag).where(
+            BotFeatureFlag.bot_id.in_(scoped_bots), BotFeatureFlag.feature_key.in_(feature_keys_in_scope)
+        )
+    )
+
+    plan_layers: dict[tuple[int, str], Layer | None] = {}
+    rows = []
+    for plan in plans:
+        for feature in features:
+            layer = plan_layers[(plan.id, feature.key)] = plan_layer_for(plan, grants.get((plan.id, feature.key)))
+            for active in (True, False):
+                eff = resolve(feature, layer, None, active=active)
+                rows.append((plan.id, active, feature.key, eff.enabled, eff.value, eff.config, eff.source))
+    if rows:
+        resolved = (
+            values(
+                column("plan_id", Integer),
+                column("active", Boolean),
+                column("feature_key", String),
+                column("enabled", Boolean),
+                column("value", String),
+                column("config", JSONType),
+                column("source", String),
+                name="resolved",
+            )
+            .data(rows)
+            .cte("resolved")
+        )
+        source_rows = (
+            select(
+                TenantSubscription.bot_id,
+                resolved.c.feature_key,
+                resolved.c.enabled,
+                resolved.c.value,
+                resolved.c.config,
+                resolved.c.source,
+            )
+            .join(resolved, resolved.c.plan_id == TenantSubscription.plan_tier_id)
+            .where(sub_filter, resolved.c.active == (TenantSubscription.status == "active"))
+        )
+        await session.execute(
+            insert(BotFeatureFlag).from_select(
+                ["bot_id", "feature_key", "enabled", "value", "config", "source"], source_rows
+            )
+        )
+    await _apply_overrides(session, features, plan_layers, sub_filter, now)
+
+
+async def _apply_overrides(
+    session: AsyncSession,
+    features: list[Feature],
+    plan_layers: dict[tuple[int, str], Layer | None],
+    sub_filter: Any,
+    now: datetime,
+) -> None:
+    """Rewrite the rows of bots that have a live override, one batched UPDATE."""
+    by_key = {f.key: f for f in features}
+    result = await session.execute(
+        select(TenantFeatureOverride, TenantSubscription.plan_tier_id, TenantSubscription.status)
+        .join(TenantSubscription, TenantSubscription.bot_id == TenantFeatureOverride.bot_id)
+        .where(
+            sub_filter,
+            TenantSubscription.status == "active",
+            TenantFeatureOverride.feature_key.in_(list(by_key)),
+            or_(TenantFeatureOverride.expires_at.is_(None), TenantFeatureOverride.expires_at > now),
+        )
+    )
+    updates = []
+    for override, plan_id, _status in result.all():
+        feature = by_key[override.feature_key]
+        eff = resolve(feature, plan_layers.get((plan_id, feature.key)), override_layer_for(override, now), active=True)
+        updates.append(
+            {
+                "b_bot_id": override.bot_id,
+                "b_feature_key": override.feature_key,
+                "enabled": eff.enabled,
+                "value": eff.value,
+                "config": eff.config,
+                "source": eff.source,
+            }
+        )
+    if updates:
+        await session.execute(
+            update(BotFeatureFlag.__table__)
+            .where(
+                BotFeatureFlag.__table__.c.bot_id == bindparam("b_bot_id"),
+                BotFeatureFlag.__table__.c.feature_key == bindparam("b_feature_key"),
+            ),
+            updates,
+        )
+
+
+async def expire_overrides(session: AsyncSession, *, now: datetime | None = None, bot_id: int | None = None) -> list[TenantFeatureOverride]:
+    """Delete overrides whose expiry has passed and recompute the flags they touched."""
+    now = now or utcnow()
+    query = select(TenantFeatureOverride).where(TenantFeatureOverride.expires_at <= now)
+    if bot_id is not None:
+        query = query.where(TenantFeatureOverride.bot_id == bot_id)
+    expired = list((await session.scalars(query.with_for_update())).all())
+    if not expired:
+        return []
+    from tenantctl.audit.service import record
+
+    for override in expired:
+        await record(
+            session,
+            actor="system:expiry",
+            action="override.expired",
+            entity=f"feature:{override.feature_key}",
+            bot_id=override.bot_id,
+            before=override_as_dict(override),
+        )
+        await session.delete(override)
+    await session.flush()
+    await recompute_flags(
+        session,
+        bot_ids={o.bot_id for o in expired},
+        feature_keys={o.feature_key for o in expired},
+        now=now,
+    )
+    return expired
+
+
+def override_as_dict(override: TenantFeatureOverride) -> dict[str, Any]:
+    """JSON-ready form of an override (for audit and output)."""
+    return {
+        "enabled": override.enabled,
+        "value": override.value,
+        "config": override.config_override,
+        "expires_at": override.expires_at.isoformat() if override.expires_at else None,
+        "reason": override.reason,
+        "created_by": override.created_by,
+    }
+
+
+async def explain_bot_flags(session: AsyncSession, *, bot_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every feature for one bot with each layer shown: default, plan_value, override_value, value, source."""
+    now = now or utcnow()
+    subscription = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == bot_id))
+    plan = await session.get(TenantSubscriptionPlan, subscription.plan_tier_id) if subscription else None
+    grants = {}
+    if plan is not None:
+        grants = {
+            g.feature_key: g
+            for g in (await session.scalars(select(PlanFeatureGrant).where(PlanFeatureGrant.plan_tier_id == plan.id))).all()
+        }
+    overrides = {
+        o.feature_key: o
+        for o in (await session.scalars(select(TenantFeatureOverride).where(TenantFeatureOverride.bot_id == bot_id))).all()
+    }
+    active = subscription is not None and subscription.status == "active"
+    rows = []
+    for feature in (await session.scalars(select(Feature).order_by(Feature.category, Feature.key))).all():
+        plan_layer = plan_layer_for(plan, grants.get(feature.key)) if plan else None
+        override = overrides.get(feature.key)
+        override_layer = override_layer_for(override, now)
+        eff = resolve(feature, plan_layer, override_layer, active=active)
+        rows.append(
+            {
+                "key": feature.key,
+                "category": feature.category,
+                "kind": feature.kind,
+                "default_value": feature.default_value if feature.kind == "mode" else feature.default_enabled,
+                "plan_value": plan_layer.shown() if plan_layer else None,
+                "override_value": override_layer.shown() if override_layer else None,
+                "override_expired": override is not None and override_layer is None,
+                "value": eff.value if feature.kind == "mode" else eff.enabled,
+                "enabled": eff.enabled,
+                "source": eff.source,
+                "config": eff.config,
+                "present": feature.is_present,
+            }
+        )
+    return rows

@@ -1,0 +1,120 @@
+"""The stored feature catalogue: syncing it from an extraction, and reading it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantctl.audit.service import record
+from tenantctl.flags.models import Feature
+from tenantctl.flags.resolution import recompute_flags
+
+if TYPE_CHECKING:
+    from tenantctl.flags.catalogue import Catalogue, FeatureSpec
+
+STORED_FIELDS = (
+    "env_key",
+    "env_aliases",
+    "category",
+    "kind",
+    "allowed_values",
+    "default_enabled",
+    "default_value",
+    "default_config",
+    "config_keys",
+    "secret_keys",
+    "description",
+    "is_present",
+)
+
+
+def spec_to_row(spec: "FeatureSpec") -> dict[str, Any]:
+    """The `features` columns for one extracted feature."""
+    return {
+        "env_key": spec.env_key,
+        "env_aliases": list(spec.env_aliases),
+        "category": spec.category,
+        "kind": spec.kind,
+        "allowed_values": list(spec.allowed_values),
+        "default_enabled": spec.enabled,
+        "default_value": spec.value,
+        "default_config": dict(spec.config),
+        "config_keys": list(spec.config),
+        "secret_keys": list(spec.secret_keys),
+        "description": spec.description,
+        "is_present": True,
+    }
+
+
+def feature_as_dict(feature: Feature) -> dict[str, Any]:
+    """JSON-ready form of a stored feature."""
+    return {"key": feature.key, **{name: getattr(feature, name) for name in STORED_FIELDS}}
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    changed: dict[str, list[str]] = field(default_factory=dict)  # key -> changed fields
+    absent: list[str] = field(default_factory=list)
+    returned: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def touched(self) -> list[str]:
+        return [*self.added, *self.changed, *self.absent, *self.returned]
+
+
+async def sync_catalogue(session: AsyncSession, *, catalogue: "Catalogue", actor: str, source: str = "") -> SyncReport:
+    """Upsert the extracted catalogue; features missing from it are marked absent, never deleted."""
+    report = SyncReport()
+    stored = {f.key: f for f in (await session.scalars(select(Feature).with_for_update())).all()}
+    seen = set()
+    for spec in catalogue.features:
+        seen.add(spec.key)
+        row = spec_to_row(spec)
+        feature = stored.get(spec.key)
+        if feature is None:
+            session.add(Feature(key=spec.key, **row))
+            report.added.append(spec.key)
+            continue
+        diff = [name for name, value in row.items() if getattr(feature, name) != value]
+        if not diff:
+            report.unchanged += 1
+            continue
+        if diff == ["is_present"]:
+            report.returned.append(spec.key)
+        else:
+            report.changed[spec.key] = [d for d in diff if d != "is_present"]
+        for name in diff:
+            setattr(feature, name, row[name])
+    for key, feature in stored.items():
+        if key not in seen and feature.is_present:
+            feature.is_present = False
+            report.absent.append(key)
+    await session.flush()
+    if report.touched:
+        await record(
+            session,
+            actor=actor,
+            action="flags.sync",
+            entity="features",
+            after={"source": source, "added": report.added, "changed": report.changed, "absent": report.absent, "returned": report.returned},
+        )
+        await recompute_flags(session, feature_keys=report.touched)
+    return report
+
+
+async def list_features(session: AsyncSession, *, category: str | None = None) -> list[Feature]:
+    """The stored catalogue, by category then key."""
+    query = select(Feature).order_by(Feature.category, Feature.key)
+    if category:
+        query = query.where(Feature.category == category)
+    return list((await session.scalars(query)).all())
+
+
+def env_example_path(path: str | None, env_example_setting: str | None) -> str:
+    """The `.env.example` to read: the argument, else ENV_EXAMPLE_PATH, else ./.env.example."""
+    return path or env_example_setting or ".env.example"

@@ -1,0 +1,283 @@
+"""Tenant subscription plans and their feature grants. Every change recomputes the flags it touches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantctl.audit.service import record
+from tenantctl.core.errors import Conflict, Invalid, NotFound
+from tenantctl.flags.models import Feature
+from tenantctl.flags.resolution import mode_is_on, recompute_flags
+from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
+from tenantctl.tenants.lookup import suggest
+
+PLAN_FIELDS = ("display_name", "monthly_price_kopeks", "activation_fee_kopeks", "description", "sort_order", "is_active", "grants_all_features")
+
+
+def plan_as_dict(plan: TenantSubscriptionPlan) -> dict[str, Any]:
+    """JSON-ready form of a plan."""
+    return {"name": plan.name, **{f: getattr(plan, f) for f in PLAN_FIELDS}}
+
+
+def grant_as_dict(grant: PlanFeatureGrant) -> dict[str, Any]:
+    """JSON-ready form of a grant."""
+    return {"enabled": grant.enabled, "value": grant.value, "config": grant.config_override}
+
+
+async def list_plans(session: AsyncSession, *, include_archived: bool = True) -> list[TenantSubscriptionPlan]:
+    """Plans in display order; archived ones only when asked."""
+    query = select(TenantSubscriptionPlan).order_by(TenantSubscriptionPlan.sort_order, TenantSubscriptionPlan.id)
+    if not include_archived:
+        query = query.where(TenantSubscriptionPlan.is_active.is_(True))
+    return list((await session.scalars(query)).all())
+
+
+async def get_plan(session: AsyncSession, name: str) -> TenantSubscriptionPlan:
+    """The plan called `name` (case-insensitive), or NotFound with a suggestion."""
+    wanted = name.strip().lower()
+    plans = await list_plans(session)
+    for plan in plans:
+        if plan.name.lower() == wanted:
+            return plan
+    raise NotFound(f"no plan {name!r}{suggest(wanted, [p.name for p in plans])}")
+
+
+async def get_feature(session: AsyncSession, key: str) -> Feature:
+    """The catalogue feature `key`, or NotFound with a suggestion."""
+    feature = await session.get(Feature, key.strip().lower())
+    if feature is None:
+        keys = list((await session.scalars(select(Feature.key))).all())
+        hint = suggest(key.lower(), keys) or ("" if keys else " (the catalogue is empty: run `tenantctl flags sync`)")
+        raise NotFound(f"no feature {key!r}{hint}")
+    return feature
+
+
+def _check_plan_fields(changes: dict[str, Any]) -> None:
+    unknown = set(changes) - set(PLAN_FIELDS)
+    if unknown:
+        raise Invalid(f"unknown plan field(s): {', '.join(sorted(unknown))}")
+    for money in ("monthly_price_kopeks", "activation_fee_kopeks"):
+        if money in changes and (not isinstance(changes[money], int) or changes[money] < 0):
+            raise Invalid(f"{money} must be a whole, non-negative number of kopeks")
+    if "display_name" in changes and not str(changes["display_name"]).strip():
+        raise Invalid("display_name must not be empty")
+
+
+async def create_plan(session: AsyncSession, *, name: str, actor: str, **fields: Any) -> TenantSubscriptionPlan:
+    """Create a plan; its name is unique."""
+    name = name.strip().lower()
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise Invalid(f"plan name {name!r} must be letters, digits, - or _")
+    fields.setdefault("display_name", name.title())
+    fields.setdefault("monthly_price_kopeks", 0)
+    _check_plan_fields(fields)
+    if await session.scalar(select(TenantSubscriptionPlan.id).where(TenantSubscriptionPlan.name == name)):
+        raise Conflict(f"plan {name!r} exists already")
+    plan = TenantSubscriptionPlan(name=name, **fields)
+    session.add(plan)
+    await session.flush()
+    await record(session, actor=actor, action="plan.create", entity=f"plan:{name}", after=plan_as_dict(plan))
+    return plan
+
+
+async def edit_plan(session: AsyncSession, *, name: str, actor: str, **changes: Any) -> TenantSubscriptionPlan:
+    """Change a plan's fields; its tenants' flags follow in the same transaction."""
+    _check_plan_fields(changes)
+    plan = await get_plan(session, name)
+    before = plan_as_dict(plan)
+    for key, value in changes.items():
+        setattr(plan, key, value)
+    await session.flush()
+    if before != plan_as_dict(plan):
+        await record(session, actor=actor, action="plan.edit", entity=f"plan:{plan.name}", before=before, after=plan_as_dict(plan))
+        if before["grants_all_features"] != plan.grants_all_features:
+            await recompute_flags(session, plan_ids=[plan.id])
+    return plan
+
+
+async def archive_plan(session: AsyncSession, *, name: str, actor: str) -> TenantSubscriptionPlan:
+    """Hide a plan from new registrations; tenants already on it stay."""
+    return await edit_plan(session, name=name, actor=actor, is_active=False)
+
+
+def validate_config_override(feature: Feature, config: dict[str, Any]) -> dict[str, Any]:
+    """Check a config override against the feature's template: unknown keys are an error."""
+    if not isinstance(config, dict):
+        raise Invalid("a config override must be a JSON object")
+    unknown = sorted(set(config) - set(feature.config_keys))
+    if unknown:
+        allowed = ", ".join(feature.config_keys) or "none"
+        raise Invalid(f"{feature.key} has no config key(s) {', '.join(unknown)}; allowed: {allowed}")
+    secret = sorted(set(config) & set(feature.secret_keys))
+    if secret:
+        raise Invalid(f"{', '.join(secret)} is secret: each tenant sets its own, it is never granted")
+    return config
+
+
+def validate_mode_value(feature: Feature, value: str | None) -> str | None:
+    """A mode feature's value must be one of its allowed values; switches take none."""
+    if value is None:
+        return None
+    if feature.kind != "mode":
+        raise Invalid(f"{feature.key} is a switch: it takes no --value")
+    if feature.allowed_values and value not in feature.allowed_values:
+        raise Invalid(f"{feature.key} takes one of {', '.join(feature.allowed_values)}, not {value!r}")
+    return value
+
+
+async def set_grant(
+    session: AsyncSession,
+    *,
+    plan: str,
+    feature: str,
+    actor: str,
+    enabled: bool = True,
+    value: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> PlanFeatureGrant:
+    """Grant (or explicitly deny) a feature on a plan; every tenant on it follows."""
+    plan_row = await get_plan(session, plan)
+    feature_row = await get_feature(session, feature)
+    value = validate_mode_value(feature_row, value)
+    if value is not None:
+        enabled = mode_is_on(value)
+    config = validate_config_override(feature_row, config or {})
+    grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True)
+    before = grant_as_dict(grant) if grant else None
+    if grant is None:
+        grant = PlanFeatureGrant(plan_tier_id=plan_row.id, feature_key=feature_row.key)
+        session.add(grant)
+    grant.enabled, grant.value, grant.config_override = enabled, value, config
+    await session.flush()
+    after = grant_as_dict(grant)
+    if before != after:
+        await record(session, actor=actor, action="grant.set", entity=f"plan:{plan_row.name}/{feature_row.key}", before=before, after=after)
+        await recompute_flags(session, plan_ids=[plan_row.id], feature_keys=[feature_row.key])
+    return grant
+
+
+async def revoke_grant(session: AsyncSession, *, plan: str, feature: str, actor: str) -> None:
+    """Remove a plan's grant: the feature falls back to the catalogue default for its tenants."""
+    plan_row = await get_plan(session, plan)
+    feature_row = await get_feature(session, feature)
+    grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True)
+    if grant is None:
+        raise NotFound(f"plan {plan_row.name!r} has no grant for {feature_row.key!r}")
+    await record(session, actor=actor, action="grant.revoke", entity=f"plan:{plan_row.name}/{feature_row.key}", before=grant_as_dict(grant))
+    await session.delete(grant)
+    await session.flush()
+    await recompute_flags(session, plan_ids=[plan_row.id], feature_keys=[feature_row.key])
+
+
+async def grants_matrix(session: AsyncSession, *, plan: str | None = None) -> dict[str, Any]:
+    """Features by plans: {"plans": [...], "features": [{"key", "category", "grants": {plan: cell}}]}.
+
+    A cell is the grant's value (mode), True/False (switch), "all" for an implicit all-features grant,
+    or None when the plan says nothing (the catalogue default applies).
+    """
+    plans = [await get_plan(session, plan)] if plan else await list_plans(session)
+    grants = {
+        (g.plan_tier_id, g.feature_key): g
+        for g in (await session.scalars(select(PlanFeatureGrant).where(PlanFeatureGrant.plan_tier_id.in_([p.id for p in plans])))).all()
+    }
+    features = (await session.scalars(select(Feature).order_by(Feature.category, Feature.key))).all()
+    rows = []
+    for feature in features:
+        cells = {}
+        for p in plans:
+            grant = grants.get((p.id, feature.key))
+            if grant is not None:
+                cells[p.name] = {"enabled": grant.enabled, "value": grant.value, "config": grant.config_override}
+            elif p.grants_all_features:
+                cells[p.name] = {"enabled": True, "value": None, "config": {}, "implicit": True}
+            else:
+                cells[p.name] = None
+        rows.append({"key": feature.key, "category": feature.category, "present": feature.is_present, "grants": cells})
+    return {"plans": [p.name for p in plans], "features": rows}
+
+
+@dataclass
+class SeedReport:
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    reset: list[str] = field(default_factory=list)
+    skipped_features: list[str] = field(default_factory=list)
+
+
+async def seed_plans(session: AsyncSession, *, plans: list[dict[str, Any]], actor: str, reset: bool = False) -> SeedReport:
+    """Create the seed plans that are missing; with reset, put existing ones back to the seed."""
+    report = SeedReport()
+    known = set((await session.scalars(select(Feature.key))).all())
+    for spec in plans:
+        spec = dict(spec)
+        name = str(spec.pop("name", "")).strip().lower()
+        features = spec.pop("features", {}) or {}
+        spec["grants_all_features"] = bool(spec.pop("all_features", spec.get("grants_all_features", False)))
+        existing = await session.scalar(select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.name == name))
+        if existing is not None and not reset:
+            report.unchanged.append(name)
+            continue
+        if existing is None:
+            plan = await create_plan(session, name=name, actor=actor, **spec)
+            report.created.append(name)
+        else:
+            plan = await edit_plan(session, name=name, actor=actor, **spec)
+            for grant in (await session.scalars(select(PlanFeatureGrant).where(PlanFeatureGrant.plan_tier_id == plan.id))).all():
+                await session.delete(grant)
+            report.reset.append(name)
+        for key, grant in features.items():
+            if key not in known:
+                report.skipped_features.append(f"{name}/{key}")
+                continue
+            if isinstance(grant, dict):
+                session.add(PlanFeatureGrant(plan_tier_id=plan.id, feature_key=key, enabled=bool(grant.get("enabled", True)),
+                                             value=grant.get("value"), config_override=grant.get("config") or {}))
+            else:
+                session.add(PlanFeatureGrant(plan_tier_id=plan.id, feature_key=key, enabled=bool(grant)))
+        await session.flush()
+        await recompute_flags(session, plan_ids=[plan.id])
+    if report.created or report.reset:
+        await record(session, actor=actor, action="plans.seed", entity="plans", after={"created": report.created, "reset": report.reset})
+    return report
+
+
+async def change_tenant_plan(session: AsyncSession, *, bot_id: int, plan: str, actor: str) -> TenantSubscription:
+    """Move a tenant to another plan; its flags follow in the same transaction (overrides stay)."""
+    plan_row = await get_plan(session, plan)
+    subscription = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == bot_id).with_for_update())
+    if subscription is None:
+        raise NotFound(f"bot {bot_id} has no subscription")
+    if subscription.plan_tier_id == plan_row.id:
+        return subscription
+    old = await session.get(TenantSubscriptionPlan, subscription.plan_tier_id)
+    subscription.plan_tier_id = plan_row.id
+    await session.flush()
+    await record(session, actor=actor, action="tenant.set_plan", entity=f"bot:{bot_id}", bot_id=bot_id,
+                 before={"plan": old.name if old else None}, after={"plan": plan_row.name})
+    await recompute_flags(session, bot_ids=[bot_id])
+    return subscription
+
+
+def load_plan_seed(path: str) -> list[dict[str, Any]]:
+    """Read the `plans:` list from a YAML or JSON seed file."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except OSError as exc:
+        raise Invalid(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, yaml.YAMLError) as exc:
+        raise Invalid(f"{path} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {str(exc).splitlines()[0]}") from None
+    plans = data.get("plans") if isinstance(data, dict) else None
+    if not isinstance(plans, list) or not all(isinstance(p, dict) and p.get("name") for p in plans):
+        raise Invalid(f"{path} must hold `plans:`, a list of plans each with a name")
+    return plans

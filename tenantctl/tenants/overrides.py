@@ -1,0 +1,61 @@
+"""Master-admin overrides of one feature for one tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantctl.audit.service import record
+from tenantctl.core.db import utcnow
+from tenantctl.core.errors import Invalid, NotFound
+from tenantctl.flags.resolution import mode_is_on, override_as_dict, recompute_flags
+from tenantctl.plans.service import get_feature, validate_config_override, validate_mode_value
+from tenantctl.tenants.models import TenantFeatureOverride
+
+
+async def set_override(
+    session: AsyncSession,
+    *,
+    bot_id: int,
+    feature: str,
+    enabled: bool | None,
+    actor: str,
+    reason: str,
+    value: str | None = None,
+    config: dict[str, Any] | None = None,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
+) -> TenantFeatureOverride | None:
+    """Set an override (enabled None = inherit the plan's value); inherit with no config clears it."""
+    now = now or utcnow()
+    if not reason or not reason.strip():
+        raise Invalid("an override needs a reason")
+    if expires_at is not None and expires_at <= now:
+        raise Invalid("the expiry is in the past")
+    feature_row = await get_feature(session, feature)
+    value = validate_mode_value(feature_row, value)
+    if value is not None:
+        enabled = mode_is_on(value)
+    config = validate_config_override(feature_row, config or {})
+    override = await session.get(TenantFeatureOverride, (bot_id, feature_row.key), with_for_update=True)
+    before = override_as_dict(override) if override else None
+    entity = f"bot:{bot_id}/{feature_row.key}"
+    if enabled is None and value is None and not config:
+        if override is None:
+            raise NotFound(f"bot {bot_id} has no override for {feature_row.key}")
+        await session.delete(override)
+        await session.flush()
+        await record(session, actor=actor, action="override.clear", entity=entity, bot_id=bot_id, before=before, after={"reason": reason})
+        await recompute_flags(session, bot_ids=[bot_id], feature_keys=[feature_row.key], now=now)
+        return None
+    if override is None:
+        override = TenantFeatureOverride(bot_id=bot_id, feature_key=feature_row.key)
+        session.add(override)
+    override.enabled, override.value, override.config_override = enabled, value, config
+    override.expires_at, override.reason, override.created_by = expires_at, reason.strip(), actor
+    await session.flush()
+    await record(session, actor=actor, action="override.set", entity=entity, bot_id=bot_id, before=before, after=override_as_dict(override))
+    await recompute_flags(session, bot_ids=[bot_id], feature_keys=[feature_row.key], now=now)
+    return override
