@@ -1,0 +1,94 @@
+"""`tenantctl flags`, `plans` and `audit` through the real Typer app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tenantctl.cli.main import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def tc(*args: str):
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def test_extract_sync_seed_grant_and_audit(cli_env, tmp_path) -> None:
+    env_example = str(REPO / ".env.example")
+    extracted = tc("flags", "extract", env_example, "--json")
+    assert extracted.exit_code == 0, extracted.output
+    data = json.loads(extracted.stdout)
+    assert {"features", "master_only", "warnings"} <= set(data)
+    keys = {f["key"] for f in data["features"]}
+    design = {"yookassa", "cryptobot", "pal24", "mulenpay", "platega", "heleket", "tribute", "telegram_stars",
+              "card_to_card", "zarinpal", "trial_subscription", "referral_program", "auto_renewal",
+              "simple_purchase", "support_tickets", "mini_app", "server_status", "monitoring", "polls", "campaigns"}
+    assert design <= keys
+
+    first = tc("flags", "sync", env_example)
+    assert first.exit_code == 0 and "20 added" in first.output.replace("\n", " ")
+    again = tc("flags", "sync", env_example)
+    assert again.exit_code == 0 and "0 added, 0 changed, 0 absent" in again.output.replace("\n", " ")
+
+    seeded = tc("plans", "seed", "--file", str(REPO / "seeds/plans.yaml"))
+    assert seeded.exit_code == 0 and "created: starter, growth, enterprise" in seeded.output
+    assert "unchanged: starter, growth, enterprise" in tc("plans", "seed", "--file", str(REPO / "seeds/plans.yaml")).output
+
+    granted = tc("plans", "grant", "growth", "yookassa", "--set", "YOOKASSA_SBP_ENABLED=true")
+    assert granted.exit_code == 0, granted.output
+    matrix = json.loads(tc("plans", "grants", "--json").stdout)
+    row = next(f for f in matrix["features"] if f["key"] == "yookassa")
+    assert row["grants"]["growth"]["config"] == {"YOOKASSA_SBP_ENABLED": True}
+    assert row["grants"]["enterprise"]["implicit"] is True and row["grants"]["starter"] is None
+
+    assert tc("plans", "revoke", "growth", "yookassa").exit_code == 0
+    shown = json.loads(tc("plans", "show", "growth", "--json").stdout)
+    assert "yookassa" not in shown["grants"] and shown["monthly_price_kopeks"] == 1000000
+
+    audit = json.loads(tc("audit", "list", "--json").stdout)
+    assert [e["action"] for e in audit][:2] == ["grant.revoke", "grant.set"]
+    assert all(e["actor"].startswith("cli:") for e in audit)
+
+
+def test_plan_money_and_errors(cli_env) -> None:
+    created = tc("plans", "create", "pro", "--price", "7 500,50 RUB", "--activation-fee", "1000")
+    assert created.exit_code == 0, created.output
+    listed = json.loads(tc("plans", "list", "--json").stdout)
+    assert listed[0]["monthly_price_kopeks"] == 750050 and listed[0]["activation_fee_kopeks"] == 100000
+    assert "7 500.50 RUB" in tc("plans", "list").output
+
+    cases = [
+        (("plans", "create", "pro", "--price", "1"), "exists already"),
+        (("plans", "create", "x", "--price", "ten"), "not an amount"),
+        (("plans", "edit", "pro"), "nothing to change"),
+        (("plans", "show", "prp"), "did you mean pro"),
+        (("plans", "grant", "pro", "yookassa"), "catalogue is empty"),
+        (("plans", "grant", "pro", "yookassa", "--config", "{bad"), "not valid JSON"),
+        (("plans", "seed", "--file", "missing.yaml"), "cannot read missing.yaml"),
+        (("flags", "extract", "missing.env"), "missing.env"),
+        (("audit", "list", "--since", "yesterday"), "not a date"),
+    ]
+    for args, message in cases:
+        result = tc(*args)
+        assert result.exit_code != 0, args
+        assert message in result.output.replace("\n", " "), (args, result.output)
+        assert "Traceback" not in result.output
+
+    assert tc("plans", "archive", "pro").exit_code == 0
+    assert json.loads(tc("plans", "list", "--json").stdout)[0]["is_active"] is False
+
+
+def test_strict_extract_fails_on_warnings(cli_env, tmp_path) -> None:
+    messy = tmp_path / "messy.env"
+    messy.write_text("YOOKASSA_ENABLED=true\nthis line is broken\nYOOKASSA_ENABLED=false\n", encoding="utf-8")
+    lenient = tc("flags", "extract", str(messy), "--json")
+    assert lenient.exit_code == 0
+    warnings = json.loads(lenient.stdout)["warnings"]
+    assert {w["line"] for w in warnings} >= {2, 3}
+    strict = tc("flags", "extract", str(messy), "--strict")
+    assert strict.exit_code == 1 and "--strict" in strict.output
