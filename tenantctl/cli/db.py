@@ -9,30 +9,27 @@ from tenantctl.cli.common import console, run_app
 app = typer.Typer(help="Database schema (Alembic migrations) and encryption keys.", no_args_is_help=True)
 
 
-@app.command()
-def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
-    """Migrate the schema up to REVISION (default: head)."""
+def _migrate(action: str, revision: str) -> None:
     from tenantctl.core import migrate
 
-    async def work(app_: "object") -> str | None:
-        await migrate.upgrade(app_.engine, revision)
+    async def work(app_) -> str | None:
+        await getattr(migrate, action)(app_.engine, revision)
         return await migrate.current_revision(app_.engine)
 
     current = run_app(work, check_schema=False)
     console.print(f"database is at revision [bold]{current or 'base'}[/]")
+
+
+@app.command()
+def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Migrate the schema up to REVISION (default: head)."""
+    _migrate("upgrade", revision)
 
 
 @app.command()
 def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base or -1.")) -> None:
     """Migrate the schema down to REVISION."""
-    from tenantctl.core import migrate
-
-    async def work(app_: "object") -> str | None:
-        await migrate.downgrade(app_.engine, revision)
-        return await migrate.current_revision(app_.engine)
-
-    current = run_app(work, check_schema=False)
-    console.print(f"database is at revision [bold]{current or 'base'}[/]")
+    _migrate("downgrade", revision)
 
 
 @app.command()
@@ -41,7 +38,7 @@ def current() -> None:
     from tenantctl.core import migrate
     from tenantctl.core.db import mask_url
 
-    async def work(app_: "object") -> tuple[str | None, str | None]:
+    async def work(app_) -> tuple[str | None, str | None]:
         return await migrate.current_revision(app_.engine), migrate.head_revision()
 
     at, head = run_app(work, check_schema=False)
