@@ -25,6 +25,20 @@ def parse_when(text: str):
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
+def describe_change(before, after) -> str:
+    """Only what changed: `key: old → new` for objects, else the values themselves."""
+
+    def show(value) -> str:
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in {**before, **after} if before.get(k) != after.get(k)]
+        return "; ".join(f"{k}: {show(before.get(k))} → {show(after.get(k))}" for k in keys)[:300]
+    if before is None:
+        return show(after)[:300]
+    return f"{show(before)} → {show(after)}"[:300]
+
+
 @app.command("list")
 def list_(
     bot: Optional[str] = typer.Option(None, "--bot", help="Only entries about this bot (id, @username or name)."),
@@ -51,6 +65,5 @@ def list_(
     for name in ("at (UTC)", "actor", "action", "entity", "change"):
         table.add_column(name, overflow="fold")
     for e in entries:
-        change = json.dumps({"before": e["before"], "after": e["after"]}, ensure_ascii=False, default=str)
-        table.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], e["entity"], change[:300])
+        table.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], e["entity"], describe_change(e["before"], e["after"]))
     console.print(table)
