@@ -1,0 +1,75 @@
+"""`tenantctl billing`: the lifecycle tick (cron-safe) and manual renewal payments."""
+
+from __future__ import annotations
+
+import typer
+
+from tenantctl.cli.common import actor, console, print_json, run_tx
+
+app = typer.Typer(help="Platform billing: the lifecycle tick and renewal payments.", no_args_is_help=True)
+
+
+@app.command()
+def tick(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides."""
+    from tenantctl.billing.service import billing_tick
+    from tenantctl.core.db import utcnow
+    from tenantctl.core.money import format_money
+
+    async def work(session, app_):
+        settings = app_.settings
+        return await billing_tick(session, now=utcnow(), grace_days=settings.grace_period_days,
+                                  notice_days=settings.renewal_notice_days, actor=actor())
+
+    report = run_tx(work)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    if report.skipped:
+        console.print(report.skipped, highlight=False)
+        return
+    for e in report.expired:
+        console.print(f"expired: {e['name']} (ended {e['end_date'][:10]}): suspended, features off", highlight=False)
+    for r in report.renewals:
+        console.print(f"renewal due: {r['name']} {format_money(r['amount'])} ({r['plan']}) by {r['due_at'][:10]}", highlight=False)
+    for o in report.overrides_expired:
+        console.print(f"override expired: bot {o['bot_id']} {o['feature']}", highlight=False)
+    console.print(f"tick done: {len(report.expired)} expired, {len(report.renewals)} renewals recorded, "
+                  f"{len(report.overrides_expired)} overrides expired", highlight=False)
+
+
+@app.command("record-payment")
+def record_payment(
+    bot: str = typer.Argument(..., help="Bot id, @username or name."),
+    amount: str = typer.Option(..., "--amount", help="Rubles: 5000, 5000.00 or 5000 RUB."),
+    method: str = typer.Option("manual", "--method", help="manual, card_to_card, telegram_stars or waived."),
+    reference: str = typer.Option(..., "--reference", help="The payment's reference; a repeat is recognised and ignored."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Record a renewal payment: one month more, features restored. Idempotent on (method, reference)."""
+    from tenantctl.cli.common import or_fail
+    from tenantctl.core.money import format_money, parse_rubles
+    from tenantctl.tenants import service
+    from tenantctl.tenants.lookup import resolve_bot
+
+    kopeks = or_fail(lambda: parse_rubles(amount))
+
+    async def work(session, _app):
+        found = await resolve_bot(session, bot)
+        result = await service.record_payment(session, bot_id=found.id, amount_kopeks=kopeks, method=method,
+                                              reference=reference, actor=actor())
+        return found, result
+
+    found, result = run_tx(work)
+    payment = service.payment_as_dict(result.payment)
+    end = result.subscription.end_date.date().isoformat()
+    if as_json:
+        print_json({"extended": result.extended, "payment": payment, "end_date": result.subscription.end_date.isoformat(),
+                    "subscription_status": result.subscription.status, "bot_status": found.status})
+        return
+    if not result.extended:
+        console.print(f"payment {method}/{reference} was recorded already ({format_money(result.payment.amount)}): "
+                      f"nothing changed; {found.name} runs until {end}", highlight=False)
+        return
+    console.print(f"recorded {format_money(kopeks)} ({method}/{reference}) for {found.name}: "
+                  f"paid until {end}, status {found.status}", highlight=False)

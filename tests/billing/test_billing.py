@@ -1,0 +1,140 @@
+"""`billing_tick` and `record_payment`, on SQLite and PostgreSQL (the advisory lock on PostgreSQL only)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tenantctl.billing.models import PlatformPayment
+from tenantctl.billing.service import billing_tick
+from tenantctl.core.errors import Conflict, Invalid
+from tenantctl.flags.models import BotFeatureFlag
+from tenantctl.plans.models import TenantSubscription
+from tenantctl.tenants import service
+from tenantctl.tenants.models import Bot, TenantFeatureOverride
+from tests.tenants.support import NOW, setup_platform, write_env
+from tests.tenants.test_provisioning import provision
+
+END = service.add_months(NOW)  # every tenant here is provisioned at NOW
+
+
+async def tenants(app, tmp_path, count: int = 2) -> list[int]:
+    async with app.unit_of_work() as session:
+        await setup_platform(session, app.secret_box, write_env(tmp_path))
+        return [(await provision(session, app, n)).bot.id for n in range(1, count + 1)]
+
+
+async def tick(app, now, grace: int = 3, notice: int = 3):
+    async with app.unit_of_work() as session:
+        return await billing_tick(session, now=now, grace_days=grace, notice_days=notice, actor="test")
+
+
+async def state(app, bot_id: int) -> tuple[str, str, object, set[str]]:
+    async with app.unit_of_work() as session:
+        bot = await session.get(Bot, bot_id)
+        sub = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == bot_id))
+        on = set((await session.scalars(select(BotFeatureFlag.feature_key).where(BotFeatureFlag.bot_id == bot_id, BotFeatureFlag.enabled.is_(True)))).all())
+        return bot.status, sub.status, sub.end_date, on
+
+
+async def renewals(app, bot_id: int) -> list[PlatformPayment]:
+    async with app.unit_of_work() as session:
+        query = select(PlatformPayment).where(PlatformPayment.bot_id == bot_id, PlatformPayment.purpose == "renewal").order_by(PlatformPayment.id)
+        return list((await session.scalars(query)).all())
+
+
+async def pay(app, bot_id: int, reference: str, now, amount: int = 500000, method: str = "manual"):
+    async with app.unit_of_work() as session:
+        return await service.record_payment(session, bot_id=bot_id, amount_kopeks=amount, method=method, reference=reference, actor="test", now=now)
+
+
+async def test_renewals_are_recorded_notice_days_ahead_once_per_period(app, tmp_path) -> None:
+    first, second = await tenants(app, tmp_path)
+    async with app.unit_of_work() as session:
+        (await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == second))).auto_renewal = False
+    early = await tick(app, END - timedelta(days=4))
+    assert early.renewals == [] and early.expired == []
+    due = await tick(app, END - timedelta(days=2))
+    assert [(r["bot_id"], r["amount"], r["plan"]) for r in due.renewals] == [(first, 500000, "starter")]
+    again = await tick(app, END - timedelta(days=1))
+    assert again.renewals == []
+    [row] = await renewals(app, first)
+    assert (row.status, row.amount, row.due_at, row.currency) == ("pending", 500000, END, "RUB")
+    assert await renewals(app, second) == []
+
+
+async def test_expiry_after_the_grace_period_suspends_and_turns_every_feature_off(app, tmp_path) -> None:
+    first, _second = await tenants(app, tmp_path)
+    inside_grace = await tick(app, END + timedelta(days=2, hours=23))
+    assert inside_grace.expired == []
+    assert (await state(app, first))[:2] == ("active", "active")
+    report = await tick(app, END + timedelta(days=3, seconds=1))
+    assert sorted(e["bot_id"] for e in report.expired) == [first, _second]
+    bot_status, sub_status, _end, on = await state(app, first)
+    assert (bot_status, sub_status, on) == ("suspended", "expired", set())
+    assert (await tick(app, END + timedelta(days=5))).expired == []  # already expired: nothing more to do
+
+
+async def test_a_payment_restores_an_expired_tenant_and_a_repeat_extends_nothing(app, tmp_path) -> None:
+    first, _ = await tenants(app, tmp_path)
+    await tick(app, END - timedelta(days=2))  # a pending renewal for this period
+    paid_at = END + timedelta(days=10)
+    await tick(app, paid_at)  # expired
+    result = await pay(app, first, "BANK-1", paid_at)
+    assert result.extended and result.payment.status == "succeeded"
+    bot_status, sub_status, end, on = await state(app, first)
+    assert (bot_status, sub_status, end) == ("active", "active", service.add_months(paid_at))
+    assert on == {"card_to_card", "trial_subscription"}
+    [row] = await renewals(app, first)  # the pending renewal was settled, not duplicated
+    assert (row.status, row.external_id, row.due_at) == ("succeeded", "BANK-1", END)
+
+    repeat = await pay(app, first, "BANK-1", paid_at + timedelta(days=1))
+    assert not repeat.extended and repeat.payment.id == row.id
+    assert (await state(app, first))[2] == service.add_months(paid_at)
+    async with app.unit_of_work() as session:
+        assert await session.scalar(select(func.count()).select_from(PlatformPayment).where(PlatformPayment.external_id == "BANK-1")) == 1
+
+
+async def test_an_early_payment_extends_from_the_end_date(app, tmp_path) -> None:
+    first, second = await tenants(app, tmp_path)
+    await pay(app, first, "EARLY", NOW + timedelta(days=5))
+    assert (await state(app, first))[2] == service.add_months(END)
+    with pytest.raises(Conflict, match="another bot"):
+        await pay(app, second, "EARLY", NOW)
+    with pytest.raises(Invalid, match="payment method"):
+        await pay(app, second, "X", NOW, method="bitcoin")
+    with pytest.raises(Invalid, match="more than zero"):
+        await pay(app, second, "X", NOW, amount=0)
+
+
+async def test_tick_expires_overrides(app, tmp_path) -> None:
+    first, _ = await tenants(app, tmp_path)
+    async with app.unit_of_work() as session:
+        session.add(TenantFeatureOverride(bot_id=first, feature_key="yookassa", enabled=True, reason="trial",
+                                          created_by="test", expires_at=NOW + timedelta(days=1)))
+        await session.flush()
+        from tenantctl.flags.resolution import recompute_flags
+
+        await recompute_flags(session, bot_ids=[first], now=NOW)
+    assert "yookassa" in (await state(app, first))[3]
+    report = await tick(app, NOW + timedelta(days=2))
+    assert [(o["bot_id"], o["feature"]) for o in report.overrides_expired] == [(first, "yookassa")]
+    assert "yookassa" not in (await state(app, first))[3]
+
+
+async def test_concurrent_ticks_on_postgresql_one_gets_the_lock(app, tmp_path) -> None:
+    if app.settings.is_sqlite:
+        pytest.skip("the advisory lock is PostgreSQL's; SQLite has a single writer")
+    first, _ = await tenants(app, tmp_path)
+    now = END - timedelta(days=2)
+    async with app.unit_of_work() as holder:
+        held = await billing_tick(holder, now=now, grace_days=3, notice_days=3, actor="a")
+        assert held.skipped is None and len(held.renewals) == 2
+        async with app.unit_of_work() as other:
+            blocked = await billing_tick(other, now=now, grace_days=3, notice_days=3, actor="b")
+        assert blocked.skipped and "another billing tick" in blocked.skipped and blocked.renewals == []
+    after = await tick(app, now)  # the lock went with the first transaction; the work is done already
+    assert after.skipped is None and after.renewals == []
+    assert len(await renewals(app, first)) == 1
