@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantctl.cli import audit, db, flags, plans
+from tenantctl.cli import audit, billing, bot, db, demo, flags, master, plans, tenant
 
 app = typer.Typer(
     name="tenantctl",
@@ -17,6 +17,11 @@ app.add_typer(db.app, name="db")
 app.add_typer(flags.app, name="flags")
 app.add_typer(plans.app, name="plans")
 app.add_typer(audit.app, name="audit")
+app.add_typer(bot.app, name="bot")
+app.add_typer(master.app, name="master")
+app.add_typer(tenant.app, name="tenant")
+app.add_typer(billing.app, name="billing")
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

@@ -1,0 +1,562 @@
+"""Self-service tenant registration: a durable draft, the activation fee, and completion.
+
+The draft lives in `tenant_registrations` and advances one step at a time, so a restarted bot
+resumes where the user was. Completion goes through `tenants.service.provision_tenant` in the
+caller's transaction, together with marking the payment succeeded, and is idempotent: the
+registration row is locked first (an UPDATE, which also serialises SQLite writers) and
+(method, external_id) is unique, so duplicates and races yield one tenant and one payment.
+
+No aiogram here: the bot adapter calls these functions and formats what they return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from tenantctl.audit.models import AuditEntry
+from tenantctl.audit.service import record
+from tenantctl.billing.models import PlatformPayment, TenantRegistration
+from tenantctl.billing.service import PENDING_METHOD
+from tenantctl.core.crypto import SecretBox, sha256_hex
+from tenantctl.core.db import utcnow
+from tenantctl.core.errors import Conflict, Invalid, NotFound
+from tenantctl.core.money import kopeks_to_stars
+from tenantctl.core.settings import Settings
+from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
+from tenantctl.tenants.models import Bot, TenantPaymentCard
+from tenantctl.tenants.service import (
+    LANGUAGES,
+    PaymentResult,
+    ProvisionResult,
+    get_master,
+    normalize_support,
+    provision_tenant,
+    record_payment,
+)
+from tenantctl.tenants.telegram import BotIdentity, validate_token_format
+
+STEPS = ("bot_name", "bot_token", "language", "support", "plan", "payment_method", "confirm")
+OPEN_STATUSES = ("draft", "awaiting_payment", "awaiting_review")
+STARS, CARD, WAIVED = "telegram_stars", "card_to_card", "waived"
+ABANDON_AFTER = timedelta(days=7)  # a draft untouched this long no longer reserves its token
+
+
+# ----- the draft ----------------------------------------------------------------------------
+
+
+async def open_registration(session: AsyncSession, *, telegram_user_id: int) -> TenantRegistration | None:
+    """The user's open registration (draft or waiting for payment/review), if any."""
+    return await session.scalar(
+        select(TenantRegistration)
+        .where(TenantRegistration.telegram_user_id == telegram_user_id, TenantRegistration.status.in_(OPEN_STATUSES))
+        .order_by(TenantRegistration.id.desc())
+        .limit(1)
+    )
+
+
+async def stored_language(session: AsyncSession, *, telegram_user_id: int) -> str | None:
+    """The language the user chose in their latest registration, if any."""
+    return await session.scalar(
+        select(TenantRegistration.language)
+        .where(TenantRegistration.telegram_user_id == telegram_user_id, TenantRegistration.language.is_not(None))
+        .order_by(TenantRegistration.id.desc())
+        .limit(1)
+    )
+
+
+async def start_registration(session: AsyncSession, *, telegram_user_id: int) -> tuple[TenantRegistration, bool]:
+    """The user's open registration (resumed=True) or a new draft at the first step."""
+    draft = await open_registration(session, telegram_user_id=telegram_user_id)
+    if draft is not None:
+        return draft, True
+    draft = TenantRegistration(telegram_user_id=telegram_user_id, status="draft", step=STEPS[0])
+    session.add(draft)
+    await session.flush()
+    return draft, False
+
+
+async def get_draft(session: AsyncSession, *, registration_id: int, telegram_user_id: int, step: str | None = None) -> TenantRegistration:
+    """The user's own registration, still a draft (and at `step` if given); NotFound/Conflict otherwise."""
+    draft = await session.scalar(select(TenantRegistration).where(
+        TenantRegistration.id == registration_id, TenantRegistration.telegram_user_id == telegram_user_id
+    ))
+    if draft is None:
+        raise NotFound("no such registration")
+    if draft.status != "draft" or (step is not None and draft.step != step):
+        raise Conflict("step_out_of_order")
+    return draft
+
+
+def _advance(draft: TenantRegistration, step: str) -> TenantRegistration:
+    draft.step = STEPS[STEPS.index(step) + 1]
+    return draft
+
+
+async def set_bot_name(session: AsyncSession, *, registration_id: int, telegram_user_id: int, name: str) -> TenantRegistration:
+    """Store the bot's display name (3-64 characters, not used by another bot)."""
+    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="bot_name")
+    name = " ".join((name or "").split())
+    if not 3 <= len(name) <= 64:
+        raise Invalid("name_length")
+    if await session.scalar(select(Bot.id).where(func.lower(Bot.name) == name.lower())):
+        raise Conflict("name_taken")
+    draft.bot_name = name
+    await session.flush()
+    return _advance(draft, "bot_name")
+
+
+async def check_token_free(session: AsyncSession, *, token: str, settings: Settings,
+                           identity: BotIdentity | None = None, registration_id: int | None = None) -> str:
+    """The token stripped if it is well-formed, not the master's and not taken; Invalid/Conflict otherwise.
+
+    Call it before getMe (cheap refusals) and again with the identity getMe returned.
+    """
+    try:
+        token = validate_token_format(token)
+    except Invalid:
+        raise Invalid("token_format") from None
+    fingerprint = sha256_hex(token)
+    master = await get_master(session)
+    master_fingerprints = {master.token_fingerprint if master else None}
+    if settings.master_bot_token:
+        master_fingerprints.add(sha256_hex(settings.master_bot_token.strip()))
+    if fingerprint in master_fingerprints or (identity and master and identity.id == master.telegram_id):
+        raise Conflict("token_master")
+    taken = select(Bot.id).where(Bot.token_fingerprint == fingerprint)
+    if identity is not None:
+        taken = select(Bot.id).where((Bot.token_fingerprint == fingerprint) | (Bot.telegram_id == identity.id))
+    if await session.scalar(taken.limit(1)):
+        raise Conflict("token_taken")
+    reserved = select(TenantRegistration.id).where(
+        TenantRegistration.token_fingerprint == fingerprint,
+        TenantRegistration.status.in_(OPEN_STATUSES),
+        TenantRegistration.updated_at > utcnow() - ABANDON_AFTER,
+    )
+    if registration_id is not None:
+        reserved = reserved.where(TenantRegistration.id != registration_id)
+    if await session.scalar(reserved.limit(1)):
+        raise Conflict("token_taken")
+    return token
+
+
+async def set_token(session: AsyncSession, *, registration_id: int, telegram_user_id: int, token: str,
+                    identity: BotIdentity, box: SecretBox, settings: Settings) -> TenantRegistration:
+    """Store the bot token (encrypted) and the identity getMe returned for it."""
+    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="bot_token")
+    token = await check_token_free(session, token=token, settings=settings, identity=identity, registration_id=draft.id)
+    draft.token_encrypted, draft.token_fingerprint = box.encrypt(token), sha256_hex(token)
+    draft.bot_username, draft.bot_telegram_id = identity.username, identity.id
+    await session.flush()
+    return _advance(draft, "bot_token")
+
+
+async def set_language(session: AsyncSession, *, registration_id: int, telegram_user_id: int, language: str) -> TenantRegistration:
+    """Store the bot's default language: ru, en or fa."""
+    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="language")
+    if language not in LANGUAGES:
+        raise Invalid("language_unknown")
+    draft.language = language
+    await session.flush()
+    return _advance(draft, "language")
+
+
+async def set_support(session: AsyncSession, *, registration_id: int, telegram_user_id: int, username: str | None) -> TenantRegistration:
+    """Store the optional support username (@name, 5-32 characters); None skips it."""
+    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="support")
+    try:
+        draft.support_username = normalize_support(username)
+    except Invalid:
+        raise Invalid("support_invalid") from None
+    await session.flush()
+    return _advance(draft, "support")
+
+
+@dataclass
+class PlanOffer:
+    plan: TenantSubscriptionPlan
+    features: list[str] | None  # None: every feature
+    stars: int
+
+
+async def plan_offers(session: AsyncSession, *, settings: Settings) -> list[PlanOffer]:
+    """The active plans with their granted features and the activation fee in Stars."""
+    plans = (await session.scalars(
+        select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.is_active.is_(True))
+        .order_by(TenantSubscriptionPlan.sort_order, TenantSubscriptionPlan.id)
+    )).all()
+    grants = (await session.execute(
+        select(PlanFeatureGrant.plan_tier_id, PlanFeatureGrant.feature_key)
+        .where(PlanFeatureGrant.enabled.is_(True)).order_by(PlanFeatureGrant.feature_key)
+    )).all()
+    offers = []
+    for plan in plans:
+        features = None if plan.grants_all_features else [key for plan_id, key in grants if plan_id == plan.id]
+        offers.append(PlanOffer(plan, features, kopeks_to_stars(plan.activation_fee_kopeks, settings.stars_rate_kopeks)))
+    return offers
+
+
+async def set_plan(session: AsyncSession, *, registration_id: int, telegram_user_id: int, plan_id: int) -> TenantRegistration:
+    """Store the chosen plan (an active one) and its activation fee."""
+    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="plan")
+    plan = await session.get(TenantSubscriptionPlan, plan_id)
+    if plan is None or not plan.is_active:
+        raise Invalid("plan_unknown")
+    draft.plan_tier_id, draft.fee_kopeks = plan.id, plan.activation_fee_kopeks
+    await session.flush()
+    return _advance(draft, "plan")
+
+
+async def master_cards(session: AsyncSession) -> list[TenantPaymentCard]:
+    """The master's active cards for card-to-card payments, in display order."""
+    master = await get_master(session)
+    if master is None:
+        return []
+    return list((await session.scalars(
+        select(TenantPaymentCard)
+        .where(TenantPaymentCard.bot_id == master.id, TenantPaymentCard.is_active.is_(True))
+        .order_by(TenantPaymentCard.sort_order, TenantPaymentCard.id)
+    )).all())
+
+
+async def choose_payment(session: AsyncSession, *, registration_id: int, telegram_user_id: int, method: str,
+                         settings: Settings) -> PlatformPayment:
+    """Pick the payment method and (re)write the pending activation payment for it.
+
+    Stars are whole Stars converted at STARS_RATE_KOPEKS; a card payment is in kopeks; a master
+    admin, or a plan without a fee, gets the fee waived (amount 0).
+    """
+    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="payment_method")
+    waived = telegram_user_id in settings.master_admin_ids or draft.fee_kopeks == 0
+    if waived:
+        method, amount, currency = WAIVED, 0, "RUB"
+    elif method == STARS:
+        amount, currency = kopeks_to_stars(draft.fee_kopeks, settings.stars_rate_kopeks), "XTR"
+    elif method == CARD:
+        if not await master_cards(session):
+            raise Invalid("card_unavailable")
+        amount, currency = draft.fee_kopeks, "RUB"
+    else:
+        raise Invalid("method_unknown")
+    payment = await pending_payment(session, registration_id=draft.id)
+    if payment is None:
+        payment = PlatformPayment(registration_id=draft.id, purpose="activation", status="pending")
+        session.add(payment)
+    payment.method, payment.amount, payment.currency = method, amount, currency
+    draft.payment_method, draft.step = method, "confirm"
+    await session.flush()
+    return payment
+
+
+async def pending_payment(session: AsyncSession, *, registration_id: int) -> PlatformPayment | None:
+    """The registration's activation payment still open (pending or under review), if any."""
+    return await session.scalar(
+        select(PlatformPayment)
+        .where(PlatformPayment.registration_id == registration_id, PlatformPayment.purpose == "activation",
+               PlatformPayment.status.in_(("pending", "awaiting_review")))
+        .order_by(PlatformPayment.id.desc())
+        .limit(1)
+    )
+
+
+async def confirm(session: AsyncSession, *, registration_id: int, telegram_user_id: int) -> tuple[TenantRegistration, PlatformPayment]:
+    """The user confirmed the summary: the registration now waits for its payment."""
+    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="confirm")
+    payment = await pending_payment(session, registration_id=draft.id)
+    if payment is None:
+        raise Conflict("step_out_of_order")
+    draft.status, draft.step = "awaiting_payment", "payment"
+    await session.flush()
+    return draft, payment
+
+
+async def go_back(session: AsyncSession, *, registration_id: int, telegram_user_id: int) -> TenantRegistration:
+    """One step back; an unpaid registration waiting for payment goes back to its confirmation."""
+    draft = await session.scalar(select(TenantRegistration).where(
+        TenantRegistration.id == registration_id, TenantRegistration.telegram_user_id == telegram_user_id))
+    if draft is None:
+        raise NotFound("no such registration")
+    if draft.status == "awaiting_payment":
+        draft.status, draft.step = "draft", "confirm"
+    elif draft.status == "draft":
+        draft.step = STEPS[max(STEPS.index(draft.step) - 1, 0)]
+    else:
+        raise Conflict("step_out_of_order")
+    await session.flush()
+    return draft
+
+
+async def cancel(session: AsyncSession, *, telegram_user_id: int) -> TenantRegistration | None:
+    """Cancel the user's open registration and its unpaid payment; None if there was none."""
+    draft = await open_registration(session, telegram_user_id=telegram_user_id)
+    if draft is None:
+        return None
+    await session.execute(
+        update(PlatformPayment)
+        .where(PlatformPayment.registration_id == draft.id, PlatformPayment.status.in_(("pending", "awaiting_review")))
+        .values(status="cancelled")
+    )
+    draft.status, draft.token_encrypted = "cancelled", None
+    await session.flush()
+    return draft
+
+
+# ----- paying and completing ----------------------------------------------------------------
+
+
+async def check_payable(session: AsyncSession, *, registration_id: int, telegram_user_id: int, currency: str,
+                        amount: int, settings: Settings) -> PlatformPayment:
+    """For pre-checkout: the registration still waits for exactly this payment and its token is free."""
+    registration = await session.get(TenantRegistration, registration_id)
+    if registration is None or registration.telegram_user_id != telegram_user_id:
+        raise NotFound("not_payable")
+    if registration.status != "awaiting_payment":
+        raise Conflict("not_payable")
+    payment = await pending_payment(session, registration_id=registration_id)
+    if payment is None or payment.method != STARS or (payment.currency, payment.amount) != (currency, amount):
+        raise Conflict("not_payable")
+    taken = await session.scalar(select(Bot.id).where(
+        (Bot.token_fingerprint == registration.token_fingerprint) | (Bot.telegram_id == registration.bot_telegram_id)).limit(1))
+    if taken is not None:
+        raise Conflict("token_taken")
+    return payment
+
+
+@dataclass
+class Completion:
+    registration: TenantRegistration
+    payment: PlatformPayment | None
+    provisioned: ProvisionResult | None  # None: completed before (no API token this time)
+    refund_due: bool = False  # a second, different charge for an already-completed registration
+
+    @property
+    def bot_id(self) -> int | None:
+        return self.registration.bot_id
+
+
+async def _lock_registration(session: AsyncSession, registration_id: int) -> TenantRegistration:
+    """Lock the row: the UPDATE takes PostgreSQL's row lock and SQLite's write lock before any read."""
+    await session.execute(
+        update(TenantRegistration).where(TenantRegistration.id == registration_id).values(updated_at=func.now())
+    )
+    registration = await session.get(TenantRegistration, registration_id, with_for_update=True, populate_existing=True)
+    if registration is None:
+        raise NotFound(f"no registration {registration_id}")
+    return registration
+
+
+async def complete_paid_registration(session: AsyncSession, *, registration_id: int, method: str, external_id: str,
+                                     amount: int, currency: str, box: SecretBox, actor: str) -> Completion:
+    """Mark the activation payment succeeded and create the tenant, exactly once.
+
+    A repeat (same or another charge) returns the completed registration with no API token;
+    `refund_due` tells the adapter a different charge arrived for a finished registration.
+    """
+    registration = await _lock_registration(session, registration_id)
+    same = await session.scalar(select(PlatformPayment).where(
+        PlatformPayment.method == method, PlatformPayment.external_id == external_id))
+    if registration.status == "completed" or same is not None:
+        paid = same or await session.scalar(select(PlatformPayment).where(
+            PlatformPayment.registration_id == registration.id, PlatformPayment.status == "succeeded"))
+        return Completion(registration, paid, None, refund_due=same is None)
+    if registration.status not in ("awaiting_payment", "awaiting_review"):
+        raise Conflict(f"registration {registration.id} is {registration.status}: it cannot be paid")
+    payment = await pending_payment(session, registration_id=registration.id)
+    if payment is None or payment.method != method:
+        payment = PlatformPayment(registration_id=registration.id, purpose="activation", method=method)
+        session.add(payment)
+    elif (payment.currency, payment.amount) != (currency, amount):
+        raise Conflict(f"paid {amount} {currency}, expected {payment.amount} {payment.currency}")
+    plan = await session.get(TenantSubscriptionPlan, registration.plan_tier_id)
+    if plan is None:
+        raise Conflict("the registration's plan no longer exists")
+    identity = BotIdentity(registration.bot_telegram_id, registration.bot_username or "", registration.bot_name or "")
+    result = await provision_tenant(
+        session, name=registration.bot_name, token=box.decrypt(registration.token_encrypted),
+        owner_telegram_id=registration.telegram_user_id, plan=plan.name, box=box, actor=actor, identity=identity,
+        language=registration.language or "en", support_username=registration.support_username,
+    )
+    payment.status, payment.external_id, payment.bot_id = "succeeded", external_id, result.bot.id
+    payment.amount, payment.currency, payment.reviewed_at = amount, currency, utcnow()
+    registration.status, registration.step, registration.bot_id = "completed", "done", result.bot.id
+    registration.token_encrypted = None  # the bot row holds it now
+    await session.flush()
+    await record(session, actor=actor, action="registration.complete", entity=f"registration:{registration.id}",
+                 bot_id=result.bot.id, after={"method": method, "amount": amount, "currency": currency})
+    return Completion(registration, payment, result)
+
+
+async def complete_waived(session: AsyncSession, *, registration_id: int, telegram_user_id: int,
+                          box: SecretBox, actor: str) -> Completion:
+    """Complete a confirmed registration whose fee is waived (a master admin, or a free plan)."""
+    registration = await session.get(TenantRegistration, registration_id)
+    payment = await pending_payment(session, registration_id=registration_id)
+    if registration is None or registration.telegram_user_id != telegram_user_id or payment is None or payment.method != WAIVED:
+        raise Conflict("not_payable")
+    return await complete_paid_registration(session, registration_id=registration_id, method=WAIVED,
+                                            external_id=f"waived:{registration_id}", amount=0, currency="RUB", box=box, actor=actor)
+
+
+async def submit_receipt(session: AsyncSession, *, registration_id: int, telegram_user_id: int,
+                         photo_file_id: str | None = None, text: str | None = None) -> PlatformPayment:
+    """Attach a card-to-card receipt (a photo or text); the payment then waits for a master admin."""
+    registration = await session.get(TenantRegistration, registration_id)
+    if registration is None or registration.telegram_user_id != telegram_user_id:
+        raise NotFound("no such registration")
+    if registration.status != "awaiting_payment" or registration.payment_method != CARD:
+        raise Conflict("not_payable")
+    if not photo_file_id and not (text or "").strip():
+        raise Invalid("receipt_empty")
+    payment = await pending_payment(session, registration_id=registration_id)
+    if payment is None:
+        payment = PlatformPayment(registration_id=registration_id, purpose="activation", method=CARD,
+                                  amount=registration.fee_kopeks or 0, currency="RUB")
+        session.add(payment)
+    payment.status = "awaiting_review"
+    payment.receipt = {"photo_file_id": photo_file_id} if photo_file_id else {"text": text.strip()[:2000]}
+    registration.status, registration.step = "awaiting_review", "review"
+    await session.flush()
+    return payment
+
+
+@dataclass
+class Review:
+    payment: PlatformPayment
+    registration: TenantRegistration
+    completion: Completion | None  # set on approval
+    note: str | None
+
+
+async def review_payment(session: AsyncSession, *, payment_id: int, approve: bool, reviewer_id: int, note: str | None,
+                         settings: Settings, box: SecretBox) -> Review:
+    """A master admin approves (completing the registration) or rejects (with a reason) a card receipt."""
+    if reviewer_id not in settings.master_admin_ids:
+        raise Invalid("not_master_admin")
+    payment = await session.get(PlatformPayment, payment_id)
+    if payment is None or payment.registration_id is None or payment.method != CARD:
+        raise NotFound("payment_unknown")
+    registration = await _lock_registration(session, payment.registration_id)
+    await session.refresh(payment)
+    actor = f"tg:{reviewer_id}"
+    if payment.status == "succeeded" or registration.status == "completed":
+        if not approve:
+            raise Conflict("already_approved")
+        return Review(payment, registration, Completion(registration, payment, None), payment.review_note)
+    if payment.status == "rejected":
+        raise Conflict("already_rejected")
+    if payment.status != "awaiting_review":
+        raise Conflict("not_payable")
+    payment.reviewed_by, payment.reviewed_at, payment.review_note = reviewer_id, utcnow(), note
+    if approve:
+        completion = await complete_paid_registration(
+            session, registration_id=registration.id, method=CARD, external_id=f"card:{payment.id}",
+            amount=payment.amount, currency=payment.currency, box=box, actor=actor)
+        return Review(payment, registration, completion, note)
+    if not (note or "").strip():
+        raise Invalid("reason_required")
+    payment.status = "rejected"
+    registration.status, registration.step = "awaiting_payment", "payment"
+    await session.flush()
+    await record(session, actor=actor, action="registration.reject", entity=f"registration:{registration.id}",
+                 after={"payment_id": payment.id, "note": note})
+    return Review(payment, registration, None, note)
+
+
+# ----- renewals, as the bot sends and takes them --------------------------------------------
+
+
+async def renewals_to_invoice(session: AsyncSession, *, limit: int = 50) -> list[tuple[PlatformPayment, Bot]]:
+    """Pending renewal payments (from `billing tick`) not yet invoiced, with their tenant bots."""
+    rows = await session.execute(
+        select(PlatformPayment, Bot).join(Bot, Bot.id == PlatformPayment.bot_id)
+        .where(PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending",
+               PlatformPayment.invoice_sent_at.is_(None), Bot.owner_telegram_id.is_not(None))
+        .order_by(PlatformPayment.id).limit(limit)
+    )
+    return [tuple(row) for row in rows.all()]
+
+
+async def request_renewals(session: AsyncSession, *, owner_telegram_id: int) -> int:
+    """A renewal payment to invoice (again) for each of the owner's tenant bots; how many."""
+    rows = (await session.execute(
+        select(Bot, TenantSubscription, TenantSubscriptionPlan)
+        .join(TenantSubscription, TenantSubscription.bot_id == Bot.id)
+        .join(TenantSubscriptionPlan, TenantSubscriptionPlan.id == TenantSubscription.plan_tier_id)
+        .where(Bot.owner_telegram_id == owner_telegram_id, Bot.is_master.is_(False),
+               TenantSubscription.status.in_(("active", "expired")))
+    )).all()
+    for bot, subscription, plan in rows:
+        payment = await session.scalar(select(PlatformPayment).where(
+            PlatformPayment.bot_id == bot.id, PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending"))
+        if payment is None:
+            payment = PlatformPayment(bot_id=bot.id, purpose="renewal", method=PENDING_METHOD, status="pending",
+                                      amount=plan.monthly_price_kopeks, currency="RUB", due_at=subscription.end_date)
+            session.add(payment)
+        payment.invoice_sent_at = None
+    await session.flush()
+    return len(rows)
+
+
+async def mark_invoice_sent(session: AsyncSession, *, payment_id: int, now: datetime) -> None:
+    """Remember that a renewal's invoice went out."""
+    await session.execute(update(PlatformPayment).where(PlatformPayment.id == payment_id).values(invoice_sent_at=now))
+
+
+async def check_renewal_payable(session: AsyncSession, *, payment_id: int, telegram_user_id: int, stars: int,
+                                settings: Settings) -> PlatformPayment:
+    """For pre-checkout: the renewal is still pending, the payer owns the bot, the amount matches."""
+    row = (await session.execute(select(PlatformPayment, Bot).join(Bot, Bot.id == PlatformPayment.bot_id)
+                                 .where(PlatformPayment.id == payment_id))).first()
+    if row is None or row[0].purpose != "renewal" or row[0].status != "pending" or row[1].owner_telegram_id != telegram_user_id:
+        raise Conflict("not_payable")
+    if kopeks_to_stars(row[0].amount, settings.stars_rate_kopeks) != stars:
+        raise Conflict("not_payable")
+    return row[0]
+
+
+async def pay_renewal(session: AsyncSession, *, payment_id: int, charge_id: str, actor: str) -> PaymentResult:
+    """A paid renewal invoice: `record_payment` extends the subscription (idempotent on the charge id)."""
+    payment = await session.get(PlatformPayment, payment_id)
+    if payment is None or payment.bot_id is None:
+        raise NotFound("payment_unknown")
+    return await record_payment(session, bot_id=payment.bot_id, amount_kopeks=payment.amount, method=STARS,
+                                reference=charge_id, actor=actor)
+
+
+async def expired_to_notify(session: AsyncSession) -> list[tuple[Bot, TenantSubscription]]:
+    """Expired tenants whose owner has not yet been told about this expiry (told after its last `tenant.expired`)."""
+    notice, expiry = aliased(AuditEntry), aliased(AuditEntry)
+    last_expiry = select(func.max(expiry.id)).where(expiry.bot_id == Bot.id, expiry.action == "tenant.expired").scalar_subquery()
+    told = select(notice.id).where(
+        notice.bot_id == Bot.id, notice.action == "tenant.expiry_notified", notice.id > func.coalesce(last_expiry, 0)
+    ).exists()
+    rows = await session.execute(
+        select(Bot, TenantSubscription).join(TenantSubscription, TenantSubscription.bot_id == Bot.id)
+        .where(TenantSubscription.status == "expired", Bot.owner_telegram_id.is_not(None), ~told)
+        .order_by(Bot.id)
+    )
+    return [tuple(row) for row in rows.all()]
+
+
+async def mark_expiry_notified(session: AsyncSession, *, bot_id: int, actor: str) -> None:
+    """Remember that the owner was told their tenant expired."""
+    await record(session, actor=actor, action="tenant.expiry_notified", entity=f"bot:{bot_id}", bot_id=bot_id)
+
+
+def registration_summary(registration: TenantRegistration, payment: PlatformPayment | None) -> dict[str, Any]:
+    """What the confirmation step shows."""
+    return {
+        "name": registration.bot_name,
+        "username": registration.bot_username,
+        "language": registration.language,
+        "support": registration.support_username,
+        "fee_kopeks": registration.fee_kopeks,
+        "method": payment.method if payment else registration.payment_method,
+        "amount": payment.amount if payment else None,
+        "currency": payment.currency if payment else None,
+    }

@@ -1,0 +1,85 @@
+"""Renewals on the master bot: Stars invoices for due renewals, their payment, and expiry notices.
+
+`deliver` runs from the runner's supervisor loop; the handlers take the invoices' payments.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot as Client, F
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
+from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantctl.bot.routers import Routes
+from tenantctl.billing import registration as reg
+from tenantctl.bot.locales import error_text, t
+from tenantctl.core.app import App
+from tenantctl.core.db import utcnow
+from tenantctl.core.errors import TenantctlError
+from tenantctl.core.money import kopeks_to_stars
+from tenantctl.tenants.models import Bot
+
+log = logging.getLogger(__name__)
+router = Routes("renewals")
+
+
+async def deliver(bot: Client, app: App) -> None:
+    """Send every not-yet-invoiced renewal as a Stars invoice, and tell owners of expired tenants."""
+    async with app.unit_of_work() as session:
+        for payment, tenant in await reg.renewals_to_invoice(session):
+            lang = tenant.default_language
+            stars = kopeks_to_stars(payment.amount, app.settings.stars_rate_kopeks)
+            title = t(lang, "renewal_title")
+            try:
+                await bot.send_invoice(tenant.owner_telegram_id, title=title, payload=f"ren:{payment.id}", currency="XTR",
+                                       description=t(lang, "renewal_description", name=tenant.name),
+                                       prices=[LabeledPrice(label=title, amount=stars)])
+            except TelegramAPIError as exc:
+                log.warning("renewal invoice %s for bot %s not sent: %s", payment.id, tenant.id, exc)
+                continue
+            await reg.mark_invoice_sent(session, payment_id=payment.id, now=utcnow())
+        for tenant, subscription in await reg.expired_to_notify(session):
+            lang = tenant.default_language
+            date = subscription.end_date.date().isoformat() if subscription.end_date else "-"
+            try:
+                await bot.send_message(tenant.owner_telegram_id, t(lang, "expired_notice", name=tenant.name, date=date))
+            except TelegramAPIError as exc:
+                log.warning("expiry notice for bot %s not sent: %s", tenant.id, exc)
+                continue
+            await reg.mark_expiry_notified(session, bot_id=tenant.id, actor="bot:renewals")
+
+
+@router.message(Command("renew"))
+async def renew(message: Message, session: AsyncSession, lang: str, runner: object = None) -> None:
+    """Ask for a renewal invoice for each of the user's bots; the supervisor sends them."""
+    if not await reg.request_renewals(session, owner_telegram_id=message.from_user.id):
+        await message.answer(t(lang, "nothing_to_renew"))
+    elif runner is not None:
+        runner.nudge()
+
+
+@router.pre_checkout_query(F.invoice_payload.startswith("ren:"))
+async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, lang: str, app: App) -> None:
+    """Re-check the renewal is still due for exactly this amount."""
+    try:
+        await reg.check_renewal_payable(session, payment_id=int(query.invoice_payload.removeprefix("ren:")),
+                                        telegram_user_id=query.from_user.id, stars=query.total_amount, settings=app.settings)
+    except (TenantctlError, ValueError) as exc:
+        await query.answer(ok=False, error_message=error_text(lang, exc))
+        return
+    await query.answer(ok=True)
+
+
+@router.message(F.successful_payment.invoice_payload.startswith("ren:"))
+async def paid(message: Message, session: AsyncSession, lang: str, runner: object = None) -> None:
+    """A renewal paid: one more month (idempotent on the charge id); a stopped bot starts again."""
+    payment = message.successful_payment
+    result = await reg.pay_renewal(session, payment_id=int(payment.invoice_payload.removeprefix("ren:")),
+                                   charge_id=payment.telegram_payment_charge_id, actor=f"tg:{message.from_user.id}")
+    tenant = await session.get(Bot, result.subscription.bot_id)
+    await message.answer(t(lang, "renewal_paid", name=tenant.name, date=result.subscription.end_date.date().isoformat()))
+    if runner is not None:
+        runner.nudge()

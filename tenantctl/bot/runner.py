@@ -1,0 +1,302 @@
+"""`tenantctl bot run`: the master bot and every active tenant bot in one process.
+
+A supervisor re-reads the `bots` table every few seconds (or at once when nudged): new active
+tenants start, suspended/expired/cancelled ones stop, a rotated token restarts its bot. Updates
+come by long polling (the default) or by webhook, one path per bot (`/webhook/{bot_id}`) checked
+against that bot's secret-token header. Tokens never appear in URLs we publish or in logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.methods import GetUpdates
+from aiogram.types import ErrorEvent, Update
+from aiohttp import web
+from sqlalchemy import select
+
+from tenantctl.bot.locales import t
+from tenantctl.bot.middlewares import DbSessionMiddleware, FeatureGateMiddleware, LanguageMiddleware
+from tenantctl.bot.routers import registration, renewals, tenant
+from tenantctl.bot.storage import make_storage
+from tenantctl.core.app import App
+from tenantctl.core.crypto import constant_time_equal
+from tenantctl.core.errors import ConfigError
+from tenantctl.flags.gate import FeatureGate
+from tenantctl.tenants.models import Bot as BotRow
+
+log = logging.getLogger(__name__)
+_TOKEN = re.compile(r"\d{5,12}:[A-Za-z0-9_-]{30,50}")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def scrub(text: str) -> str:
+    """Text with anything that looks like a bot token masked."""
+    return _TOKEN.sub("***", text)
+
+
+@dataclass(frozen=True)
+class BotInfo:
+    """What handlers need to know about the bot an update came to (a snapshot of its row)."""
+
+    id: int
+    is_master: bool
+    name: str
+    default_language: str
+    support_username: str | None
+    owner_telegram_id: int | None
+    webhook_secret: str
+    token_fingerprint: str
+
+
+@dataclass
+class Running:
+    info: BotInfo
+    bot: Bot
+    task: asyncio.Task[None] | None = None
+    handlers: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    public_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+def _info(row: BotRow) -> BotInfo:
+    return BotInfo(row.id, row.is_master, row.name, row.default_language, row.support_username,
+                   row.owner_telegram_id, row.webhook_secret, row.token_fingerprint)
+
+
+async def _on_error(event: ErrorEvent, lang: str = "en") -> None:
+    """An unexpected failure: logged (tokens masked), the user told to try again."""
+    log.error("update %s failed: %s", event.update.update_id, scrub(f"{type(event.exception).__name__}: {event.exception}"))
+    message = event.update.message or (event.update.callback_query.message if event.update.callback_query else None)
+    if message is not None:
+        try:
+            await message.answer(t(lang, "unexpected"))
+        except TelegramAPIError:
+            pass
+
+
+def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner: Any = None) -> tuple[Dispatcher, Dispatcher]:
+    """The master bot's dispatcher (registration, renewals) and the tenant bots' one, both with the middlewares."""
+    master = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), app=app, runner=runner)
+    master.include_routers(renewals.router.build(), registration.router.build())
+    tenants = Dispatcher(storage=storage, app=app, runner=runner)
+    tenants.include_router(tenant.router.build())
+    for dp in (master, tenants):
+        dp.update.outer_middleware(DbSessionMiddleware(app.sessions))
+        dp.update.outer_middleware(FeatureGateMiddleware(gate))
+        dp.update.outer_middleware(LanguageMiddleware())
+        dp.errors.register(_on_error)
+    return master, tenants
+
+
+class Runner:
+    """Runs and supervises every bot; `start`, then `stop` (or `run` until a signal)."""
+
+    def __init__(self, app: App, *, webhook: WebhookConfig | None = None, interval: float = 3.0, poll_timeout: int = 25) -> None:
+        self.app = app
+        self.webhook = webhook
+        self.interval = interval
+        self.poll_timeout = poll_timeout
+        self.gate = FeatureGate(app.sessions, ttl=30.0)
+        self.storage = make_storage(app.settings, app.sessions)
+        self.master_dp, self.tenant_dp = build_dispatchers(app, self.storage, self.gate, runner=self)
+        self.bots: dict[int, Running] = {}
+        self._wake = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._web: web.AppRunner | None = None
+        self.webhook_port: int | None = None
+
+    # ----- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the webhook server (if any), every active bot, and the supervisor."""
+        if self.webhook is not None:
+            await self._start_web()
+        await self.sync()
+        if not any(r.info.is_master for r in self.bots.values()):
+            await self.stop()
+            raise ConfigError("no active master bot in the database: run `tenantctl master init` first")
+        self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
+
+    async def stop(self) -> None:
+        """Stop supervising, stop every bot (letting in-flight updates finish), close everything."""
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+            self._supervisor = None
+        await asyncio.gather(*(self._stop_bot(bot_id, shutdown=True) for bot_id in list(self.bots)))
+        if self._web is not None:
+            await self._web.cleanup()
+            self._web = None
+        await self.storage.close()
+
+    async def run(self) -> None:
+        """Start, wait for SIGINT/SIGTERM, then stop gracefully."""
+        import signal
+
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await self.start()
+        log.info("running %d bot(s)%s", len(self.bots), " by webhook" if self.webhook else " by polling")
+        try:
+            await stopping.wait()
+        finally:
+            await self.stop()
+
+    def nudge(self) -> None:
+        """Ask the supervisor to re-read the bots table now (a tenant was created or renewed)."""
+        self._wake.set()
+
+    # ----- supervision ------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.sync()
+                master = next((r for r in self.bots.values() if r.info.is_master), None)
+                if master is not None:
+                    await renewals.deliver(master.bot, self.app)
+            except Exception as exc:  # keep supervising whatever one round hit
+                log.error("supervisor round failed: %s", scrub(f"{type(exc).__name__}: {exc}"))
+
+    async def sync(self) -> None:
+        """Make the running bots match the active rows of the bots table."""
+        async with self.app.unit_of_work() as session:
+            rows = (await session.scalars(select(BotRow).where(BotRow.status == "active"))).all()
+            wanted = {row.id: (_info(row), row.token_encrypted) for row in rows}
+        for bot_id in list(self.bots):
+            info = wanted.get(bot_id, (None,))[0]
+            if info is None or info.token_fingerprint != self.bots[bot_id].info.token_fingerprint:
+                await self._stop_bot(bot_id)
+            else:
+                self.bots[bot_id].info = info
+        for bot_id, (info, token_encrypted) in wanted.items():
+            if bot_id not in self.bots:
+                await self._start_bot(info, self.app.secret_box.decrypt(token_encrypted))
+
+    def _client(self, token: str) -> Bot:
+        api = TelegramAPIServer.from_base(self.app.settings.telegram_api_server)
+        return Bot(token, session=AiohttpSession(api=api))
+
+    async def _start_bot(self, info: BotInfo, token: str) -> None:
+        running = Running(info, self._client(token))
+        self.bots[info.id] = running
+        if self.webhook is None:
+            running.task = asyncio.create_task(self._poll(running), name=f"poll-{info.id}")
+            log.info("bot %s (%s) started", info.id, info.name)
+            return
+        try:
+            await running.bot.set_webhook(f"{self.webhook.public_url}/webhook/{info.id}", secret_token=info.webhook_secret,
+                                          allowed_updates=self._allowed(info))
+            log.info("bot %s (%s) started (webhook)", info.id, info.name)
+        except TelegramAPIError as exc:
+            log.error("bot %s: setWebhook failed: %s", info.id, scrub(str(exc)))
+
+    async def _stop_bot(self, bot_id: int, *, shutdown: bool = False) -> None:
+        running = self.bots.pop(bot_id)
+        if running.task is not None:
+            running.task.cancel()
+            await asyncio.gather(running.task, return_exceptions=True)
+        if running.handlers:
+            await asyncio.wait(running.handlers, timeout=10)
+        if self.webhook is not None and not shutdown:
+            try:
+                await running.bot.delete_webhook()
+            except TelegramAPIError as exc:
+                log.warning("bot %s: deleteWebhook failed: %s", bot_id, scrub(str(exc)))
+        await running.bot.session.close()
+        log.info("bot %s (%s) stopped", bot_id, running.info.name)
+
+    def _dispatcher(self, info: BotInfo) -> Dispatcher:
+        return self.master_dp if info.is_master else self.tenant_dp
+
+    def _allowed(self, info: BotInfo) -> list[str]:
+        return self._dispatcher(info).resolve_used_update_types()
+
+    def _feed(self, running: Running, update: Update) -> None:
+        """Handle one update in its own task (kept so a stop can let it finish)."""
+        info = running.info
+        extra = {} if info.is_master else {"tenant": info}
+        task = asyncio.create_task(self._dispatcher(info).feed_update(running.bot, update, **extra))
+        running.handlers.add(task)
+        task.add_done_callback(running.handlers.discard)
+
+    # ----- polling ----------------------------------------------------------------------------
+
+    async def _poll(self, running: Running) -> None:
+        """Long-poll getUpdates; on stop, acknowledge what was handed out so a restart does not repeat it."""
+        offset: int | None = None
+        backoff = 1.0
+        allowed = self._allowed(running.info)
+        try:
+            while True:
+                try:
+                    call = GetUpdates(offset=offset, timeout=self.poll_timeout, allowed_updates=allowed)
+                    updates = await running.bot(call, request_timeout=self.poll_timeout + 10)
+                    backoff = 1.0
+                except TelegramUnauthorizedError:
+                    log.error("bot %s (%s): Telegram rejects its token; retrying in 60 s", running.info.id, running.info.name)
+                    await asyncio.sleep(60)
+                    continue
+                except (TelegramAPIError, OSError, asyncio.TimeoutError) as exc:
+                    log.warning("bot %s: getUpdates failed: %s", running.info.id, scrub(f"{type(exc).__name__}: {exc}"))
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30)
+                    continue
+                for update in updates:
+                    offset = update.update_id + 1
+                    self._feed(running, update)
+        finally:
+            if offset is not None:
+                try:
+                    await asyncio.shield(running.bot(GetUpdates(offset=offset, timeout=0, limit=1), request_timeout=5))
+                except (TelegramAPIError, OSError, asyncio.TimeoutError, asyncio.CancelledError):
+                    pass
+
+    # ----- webhook ----------------------------------------------------------------------------
+
+    async def _start_web(self) -> None:
+        webapp = web.Application()
+        webapp.router.add_post("/webhook/{bot_id}", self._webhook_update)
+        self._web = web.AppRunner(webapp, access_log=None)
+        await self._web.setup()
+        site = web.TCPSite(self._web, self.webhook.host, self.webhook.port)
+        await site.start()
+        self.webhook_port = self._web.addresses[0][1]
+
+    async def _webhook_update(self, request: web.Request) -> web.Response:
+        """One update for one bot: 404 for an unknown bot, 401 for a wrong secret, else handled."""
+        bot_id = request.match_info["bot_id"]
+        running = self.bots.get(int(bot_id)) if bot_id.isdigit() else None
+        if running is None:
+            return web.Response(status=404, text="unknown bot")
+        if not constant_time_equal(request.headers.get(SECRET_HEADER, ""), running.info.webhook_secret):
+            return web.Response(status=401, text="wrong secret token")
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": running.bot})
+        except ValueError:
+            return web.Response(status=400, text="not an update")
+        self._feed(running, update)
+        return web.Response(text="ok")

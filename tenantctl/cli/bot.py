@@ -1,0 +1,46 @@
+"""`tenantctl bot run`: the master bot and every tenant bot. aiogram is imported only inside the command."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import typer
+
+from tenantctl.cli.common import fail, run_app
+
+if TYPE_CHECKING:
+    from tenantctl.core.app import App
+
+app = typer.Typer(help="Run the Telegram bots.", no_args_is_help=True)
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"--listen {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+    return host, int(port)
+
+
+@app.command("run")
+def run(
+    webhook: bool = typer.Option(False, "--webhook", help="Receive updates by webhook instead of long polling."),
+    listen: str = typer.Option("127.0.0.1:8080", "--listen", help="HOST:PORT the webhook server listens on."),
+    public_url: str = typer.Option("", "--public-url", help="The HTTPS base URL Telegram posts to (webhook mode)."),
+) -> None:
+    """Run the master bot and every active tenant bot until SIGINT/SIGTERM."""
+    config = None
+    if webhook:
+        if not public_url.startswith(("https://", "http://")):
+            fail("--webhook needs --public-url, e.g. https://bots.example.com")
+        host, port = _listen(listen)
+        config = (public_url.rstrip("/"), host, port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def work(opened: "App") -> None:
+        from tenantctl.bot.runner import Runner, WebhookConfig
+
+        hook = WebhookConfig(*config) if config else None
+        await Runner(opened, webhook=hook).run()
+
+    run_app(work)

@@ -1,0 +1,106 @@
+"""The runner itself: webhook mode, renewals and expiry notices, and racing completions."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from datetime import timedelta
+
+import aiohttp
+from sqlalchemy import func, select, update
+
+from tenantctl.billing import registration as reg
+from tenantctl.billing.models import PlatformPayment
+from tenantctl.billing.service import billing_tick
+from tenantctl.bot.runner import Runner, WebhookConfig
+from tenantctl.core.app import App
+from tenantctl.core.db import utcnow
+from tenantctl.plans.models import TenantSubscription
+from tenantctl.tenants.models import Bot
+from tenantctl.testing.fake_telegram import FakeTelegram
+from tests.bot.conftest import USER, Chat, master_of, register_until_payment
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_webhook_mode(bot_app: App) -> None:
+    port = free_port()
+    runner = Runner(bot_app, webhook=WebhookConfig(public_url=f"http://127.0.0.1:{port}", port=port), interval=0.2)
+    await runner.start()
+    try:
+        master = master_of(bot_app)
+        [master_id] = runner.bots
+        assert master.webhook["url"] == f"http://127.0.0.1:{port}/webhook/{master_id}"
+        assert master.token not in master.webhook["url"]
+        await Chat(master).send("/start", "/register_tenant")  # delivered by webhook and answered
+        url = f"http://127.0.0.1:{port}/webhook"
+        update = {"update_id": 99, "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "hi"}}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{url}/{master_id + 1000}", json=update) as response:
+                assert response.status == 404
+            async with http.post(f"{url}/{master_id}", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as response:
+                assert response.status == 401
+            async with http.post(f"{url}/{master_id}", json=update) as response:
+                assert response.status == 401
+    finally:
+        await runner.stop()
+
+
+async def test_renewal_invoice_paid_and_expiry_notice(bot_app: App, runner: Runner, fake: FakeTelegram) -> None:
+    master = master_of(bot_app)
+    chat = Chat(master, user=1000)  # a master admin: no fee, quickest way to a tenant
+    await register_until_payment(chat, fake.add_bot(username="renew_bot"), "without fee")
+    await chat.press("Confirm", "API token")
+    async with bot_app.unit_of_work() as session:
+        subscription = await session.scalar(select(TenantSubscription))
+        end = subscription.end_date
+        await billing_tick(session, now=end - timedelta(days=1), grace_days=3, notice_days=3, actor="test")
+    mark = master.mark()
+    runner.nudge()
+    invoice = await chat.wait("Subscription renewal", mark)
+    assert invoice.params["currency"] == "XTR" and invoice.params["prices"][0]["amount"] == 100_000 // 150 + 1
+    mark = master.mark()
+    master.checkout(1000, invoice.result)
+    await chat.wait("renewed until", mark)
+    async with bot_app.unit_of_work() as session:
+        subscription = await session.scalar(select(TenantSubscription))
+        assert subscription.end_date > end
+        # now let it lapse: the tick expires it, the owner is told once and the bot stops
+        await billing_tick(session, now=subscription.end_date + timedelta(days=5), grace_days=3, notice_days=0, actor="test")
+    mark = master.mark()
+    runner.nudge()
+    await chat.wait("has stopped", mark)
+    await asyncio.sleep(0.5)
+    assert len(runner.bots) == 1  # only the master is left running
+    assert sum("has stopped" in (c.params.get("text") or "") for c in master.calls("sendMessage", 1000)) == 1
+
+
+async def test_racing_completions_make_one_tenant(bot_app: App, runner: Runner, fake: FakeTelegram) -> None:
+    master = master_of(bot_app)
+    chat = Chat(master)
+    await register_until_payment(chat, fake.add_bot(username="race_bot"), "Telegram Stars")
+    await chat.press("Confirm", "Bot activation")
+    async with bot_app.unit_of_work() as session:
+        draft = await reg.open_registration(session, telegram_user_id=USER)
+        payment = await reg.pending_payment(session, registration_id=draft.id)
+
+    async def complete() -> object:
+        async with bot_app.unit_of_work() as session:
+            return await reg.complete_paid_registration(
+                session, registration_id=draft.id, method=reg.STARS, external_id="stx-race", amount=payment.amount,
+                currency="XTR", box=bot_app.secret_box, actor="test")
+
+    results = await asyncio.gather(complete(), complete(), return_exceptions=True)
+    assert sum(getattr(r, "provisioned", None) is not None for r in results) == 1, results
+    async with bot_app.unit_of_work() as session:
+        assert await session.scalar(select(func.count()).select_from(Bot).where(Bot.is_master.is_(False))) == 1
+        assert await session.scalar(select(func.count()).select_from(PlatformPayment).where(PlatformPayment.status == "succeeded")) == 1
+        # and a later, different charge for the finished registration is flagged for a refund
+        again = await reg.complete_paid_registration(
+            session, registration_id=draft.id, method=reg.STARS, external_id="stx-other", amount=payment.amount,
+            currency="XTR", box=bot_app.secret_box, actor="test")
+        assert again.provisioned is None and again.refund_due
