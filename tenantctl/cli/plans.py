@@ -35,13 +35,13 @@ def _plan_row(plan: dict[str, Any]) -> list[str]:
 
 @app.command()
 def seed(
-    path: str = typer.Option("seeds/plans.yaml", "--file", help="YAML or JSON seed file."),
+    path: Optional[str] = typer.Option(None, "--file", help="YAML or JSON seed file (default: the project's seeds/plans.yaml)."),
     reset: bool = typer.Option(False, "--reset", help="Put existing seed plans back to the file's values and grants."),
 ) -> None:
     """Create the default plans. Idempotent: existing plans are left as the operator edited them."""
     from tenantctl.plans.service import load_plan_seed, seed_plans
 
-    plans = or_fail(lambda: load_plan_seed(path))
+    plans = or_fail(lambda: load_plan_seed(path) if path else load_plan_seed())
 
     async def work(session, _app):
         return await seed_plans(session, plans=plans, actor=actor(), reset=reset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from tenantctl.flags.resolution import mode_is_on, recompute_flags
 from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
 from tenantctl.tenants.lookup import suggest
 
+DEFAULT_SEED_PATH = Path(__file__).resolve().parents[2] / "seeds" / "plans.yaml"
 PLAN_FIELDS = ("display_name", "monthly_price_kopeks", "activation_fee_kopeks", "description", "sort_order", "is_active", "grants_all_features")
 
 
@@ -262,10 +264,9 @@ async def change_tenant_plan(session: AsyncSession, *, bot_id: int, plan: str, a
     return subscription
 
 
-def load_plan_seed(path: str) -> list[dict[str, Any]]:
+def load_plan_seed(path: str | Path = DEFAULT_SEED_PATH) -> list[dict[str, Any]]:
     """Read the `plans:` list from a YAML or JSON seed file."""
     import json
-    from pathlib import Path
 
     import yaml
 

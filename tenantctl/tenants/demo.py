@@ -25,7 +25,6 @@ from tenantctl.tenants.service import ProvisionResult, provision_tenant, registe
 from tenantctl.tenants.telegram import BotIdentity
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PLANS_PATH = PROJECT_ROOT / "seeds" / "plans.yaml"
 DAYS = 90
 GB = 1024**3
 
@@ -85,7 +84,7 @@ async def build_demo(
     env_path: str,
     actor: str,
     now: datetime,
-    plans_path: str | Path = DEFAULT_PLANS_PATH,
+    plans_path: str | Path | None = None,
     reset: bool = False,
     seed: int = 2025,
 ) -> DemoReport:
@@ -101,7 +100,7 @@ async def build_demo(
         await _delete_all_bots(session)
     catalogue = extract_feature_flags_from_env(env_path)
     await sync_catalogue(session, catalogue=catalogue, actor=actor, source=str(env_path))
-    plan_specs = load_plan_seed(str(plans_path))
+    plan_specs = load_plan_seed(plans_path) if plans_path else load_plan_seed()
     seeded = await seed_plans(session, plans=plan_specs, actor=actor)
     master = await register_master(session, token=fake_token(MASTER.id), env_path=env_path, box=box, actor=actor, identity=MASTER)
     report = DemoReport(master=master.bot, catalogue_features=len(catalogue.features), plans=seeded.created + seeded.unchanged)
