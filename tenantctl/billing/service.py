@@ -64,7 +64,7 @@ async def billing_tick(session: AsyncSession, *, now: datetime, grace_days: int,
 
 
 async def expire_subscriptions(session: AsyncSession, *, now: datetime, grace_days: int, actor: str) -> list[dict[str, Any]]:
-    """Active subscriptions past end_date + grace become expired, their bots suspended, their flags off."""
+    """Active subscriptions past end_date + grace become expired, their bots stopped (status expired), flags off."""
     cutoff = now - timedelta(days=grace_days)
     rows = (
         await session.execute(
@@ -80,7 +80,7 @@ async def expire_subscriptions(session: AsyncSession, *, now: datetime, grace_da
         subscription.status = "expired"
         before_status = bot.status
         if bot.status == "active":
-            bot.status = "suspended"
+            bot.status = "expired"  # not "suspended": a payment must not lift a manual suspension
         expired.append({"bot_id": bot.id, "name": bot.name, "end_date": subscription.end_date.isoformat()})
         await record(
             session, actor=actor, action="tenant.expired", entity=f"bot:{bot.id}", bot_id=bot.id,

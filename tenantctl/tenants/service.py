@@ -749,7 +749,7 @@ async def record_payment(
     subscription.end_date = add_months(base)
     if subscription.status == "expired":
         subscription.status = "active"
-        if bot.status == "suspended":
+        if bot.status == "expired":
             bot.status = "active"
     await session.flush()
     await recompute_flags(session, bot_ids=[bot_id], now=now)
