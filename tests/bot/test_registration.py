@@ -177,3 +177,41 @@ async def test_master_admin_registers_without_fee(bot_app: App, runner: Runner, 
     async with bot_app.unit_of_work() as session:
         payment = await session.scalar(select(PlatformPayment))
     assert (payment.method, payment.amount, payment.status) == ("waived", 0, "succeeded")
+
+
+async def test_restart_mid_flow_resumes_with_redis_storage(bot_app: App, fake: FakeTelegram) -> None:
+    """With REDIS_URL set, conversation state lives in Redis under keys that carry the bot id."""
+    import dataclasses
+
+    from redis.asyncio import Redis
+
+    url = "redis://127.0.0.1:6379/15"
+    client = Redis.from_url(url)
+    try:
+        await client.ping()
+    except Exception as exc:  # any reason Redis is unusable here
+        await client.aclose()
+        pytest.skip(f"Redis not reachable at {url}: {exc}")
+    await client.flushdb()
+    bot_app.settings = dataclasses.replace(bot_app.settings, redis_url=url)
+    master = master_of(bot_app)
+    chat = Chat(master)
+    tenant = fake.add_bot(username="redis_restart_bot")
+    try:
+        first = Runner(bot_app, interval=0.2, poll_timeout=1)
+        await first.start()
+        await chat.send("/register_tenant", "Step 1/7")
+        await chat.send("Redis VPN", "Step 2/7")
+        await first.stop()
+        keys = [k.decode() for k in await client.keys("*")]
+        assert any(f":{master.id}:" in k for k in keys), keys
+
+        second = Runner(bot_app, interval=0.2, poll_timeout=1)
+        await second.start()
+        try:
+            await chat.send(tenant.token, "Step 3/7")
+        finally:
+            await second.stop()
+    finally:
+        await client.flushdb()
+        await client.aclose()
