@@ -36,6 +36,7 @@ def run(
         host, port = _listen(listen)
         config = (public_url.rstrip("/"), host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the SQLite default migrates itself quietly
 
     async def work(opened: "App") -> None:
         from tenantctl.bot.runner import Runner, WebhookConfig
