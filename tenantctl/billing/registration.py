@@ -12,38 +12,34 @@ No aiogram here: the bot adapter calls these functions and formats what they ret
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from tenantctl.audit.models import AuditEntry
 from tenantctl.audit.service import record
 from tenantctl.billing.models import PlatformPayment, TenantRegistration
-from tenantctl.billing.service import PENDING_METHOD
+from tenantctl.billing.service import STARS
 from tenantctl.core.crypto import SecretBox, sha256_hex
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.money import kopeks_to_stars
 from tenantctl.core.settings import Settings
-from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
+from tenantctl.plans.models import PlanFeatureGrant, TenantSubscriptionPlan
 from tenantctl.tenants.models import Bot, TenantPaymentCard
 from tenantctl.tenants.service import (
     LANGUAGES,
-    PaymentResult,
     ProvisionResult,
     get_master,
     normalize_support,
     provision_tenant,
-    record_payment,
 )
 from tenantctl.tenants.telegram import BotIdentity, validate_token_format
 
 STEPS = ("bot_name", "bot_token", "language", "support", "plan", "payment_method", "confirm")
 OPEN_STATUSES = ("draft", "awaiting_payment", "awaiting_review")
-STARS, CARD, WAIVED = "telegram_stars", "card_to_card", "waived"
+CARD, WAIVED = "card_to_card", "waived"
 ABANDON_AFTER = timedelta(days=7)  # a draft untouched this long no longer reserves its token
 
 
@@ -465,87 +461,6 @@ async def review_payment(session: AsyncSession, *, payment_id: int, approve: boo
     await record(session, actor=actor, action="registration.reject", entity=f"registration:{registration.id}",
                  after={"payment_id": payment.id, "note": note})
     return Review(payment, registration, None, note)
-
-
-# ----- renewals, as the bot sends and takes them --------------------------------------------
-
-
-async def renewals_to_invoice(session: AsyncSession, *, limit: int = 50) -> list[tuple[PlatformPayment, Bot]]:
-    """Pending renewal payments (from `billing tick`) not yet invoiced, with their tenant bots."""
-    rows = await session.execute(
-        select(PlatformPayment, Bot).join(Bot, Bot.id == PlatformPayment.bot_id)
-        .where(PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending",
-               PlatformPayment.invoice_sent_at.is_(None), Bot.owner_telegram_id.is_not(None))
-        .order_by(PlatformPayment.id).limit(limit)
-    )
-    return [tuple(row) for row in rows.all()]
-
-
-async def request_renewals(session: AsyncSession, *, owner_telegram_id: int) -> int:
-    """A renewal payment to invoice (again) for each of the owner's tenant bots; how many."""
-    rows = (await session.execute(
-        select(Bot, TenantSubscription, TenantSubscriptionPlan)
-        .join(TenantSubscription, TenantSubscription.bot_id == Bot.id)
-        .join(TenantSubscriptionPlan, TenantSubscriptionPlan.id == TenantSubscription.plan_tier_id)
-        .where(Bot.owner_telegram_id == owner_telegram_id, Bot.is_master.is_(False),
-               TenantSubscription.status.in_(("active", "expired")))
-    )).all()
-    for bot, subscription, plan in rows:
-        payment = await session.scalar(select(PlatformPayment).where(
-            PlatformPayment.bot_id == bot.id, PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending"))
-        if payment is None:
-            payment = PlatformPayment(bot_id=bot.id, purpose="renewal", method=PENDING_METHOD, status="pending",
-                                      amount=plan.monthly_price_kopeks, currency="RUB", due_at=subscription.end_date)
-            session.add(payment)
-        payment.invoice_sent_at = None
-    await session.flush()
-    return len(rows)
-
-
-async def mark_invoice_sent(session: AsyncSession, *, payment_id: int, now: datetime) -> None:
-    """Remember that a renewal's invoice went out."""
-    await session.execute(update(PlatformPayment).where(PlatformPayment.id == payment_id).values(invoice_sent_at=now))
-
-
-async def check_renewal_payable(session: AsyncSession, *, payment_id: int, telegram_user_id: int, stars: int,
-                                settings: Settings) -> PlatformPayment:
-    """For pre-checkout: the renewal is still pending, the payer owns the bot, the amount matches."""
-    row = (await session.execute(select(PlatformPayment, Bot).join(Bot, Bot.id == PlatformPayment.bot_id)
-                                 .where(PlatformPayment.id == payment_id))).first()
-    if row is None or row[0].purpose != "renewal" or row[0].status != "pending" or row[1].owner_telegram_id != telegram_user_id:
-        raise Conflict("not_payable")
-    if kopeks_to_stars(row[0].amount, settings.stars_rate_kopeks) != stars:
-        raise Conflict("not_payable")
-    return row[0]
-
-
-async def pay_renewal(session: AsyncSession, *, payment_id: int, charge_id: str, actor: str) -> PaymentResult:
-    """A paid renewal invoice: `record_payment` extends the subscription (idempotent on the charge id)."""
-    payment = await session.get(PlatformPayment, payment_id)
-    if payment is None or payment.bot_id is None:
-        raise NotFound("payment_unknown")
-    return await record_payment(session, bot_id=payment.bot_id, amount_kopeks=payment.amount, method=STARS,
-                                reference=charge_id, actor=actor)
-
-
-async def expired_to_notify(session: AsyncSession) -> list[tuple[Bot, TenantSubscription]]:
-    """Expired tenants whose owner has not yet been told about this expiry (told after its last `tenant.expired`)."""
-    notice, expiry = aliased(AuditEntry), aliased(AuditEntry)
-    last_expiry = select(func.max(expiry.id)).where(expiry.bot_id == Bot.id, expiry.action == "tenant.expired").scalar_subquery()
-    told = select(notice.id).where(
-        notice.bot_id == Bot.id, notice.action == "tenant.expiry_notified", notice.id > func.coalesce(last_expiry, 0)
-    ).exists()
-    rows = await session.execute(
-        select(Bot, TenantSubscription).join(TenantSubscription, TenantSubscription.bot_id == Bot.id)
-        .where(TenantSubscription.status == "expired", Bot.owner_telegram_id.is_not(None), ~told)
-        .order_by(Bot.id)
-    )
-    return [tuple(row) for row in rows.all()]
-
-
-async def mark_expiry_notified(session: AsyncSession, *, bot_id: int, actor: str) -> None:
-    """Remember that the owner was told their tenant expired."""
-    await record(session, actor=actor, action="tenant.expiry_notified", entity=f"bot:{bot_id}", bot_id=bot_id)
 
 
 def registration_summary(registration: TenantRegistration, payment: PlatformPayment | None) -> dict[str, Any]:

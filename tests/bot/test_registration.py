@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 
+import pytest
 from sqlalchemy import func, select
 
 from tenantctl.billing.models import PlatformPayment, TenantRegistration

@@ -7,14 +7,13 @@ import socket
 from datetime import timedelta
 
 import aiohttp
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from tenantctl.billing import registration as reg
 from tenantctl.billing.models import PlatformPayment
 from tenantctl.billing.service import billing_tick
 from tenantctl.bot.runner import Runner, WebhookConfig
 from tenantctl.core.app import App
-from tenantctl.core.db import utcnow
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.tenants.models import Bot
 from tenantctl.testing.fake_telegram import FakeTelegram

@@ -12,7 +12,7 @@ from tenantctl.audit.models import AuditEntry
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.flags.gate import FeatureGate
-from tenantctl.flags.models import BotFeatureFlag, Feature
+from tenantctl.flags.models import BotFeatureFlag
 from tenantctl.flags.resolution import Layer, deep_merge, explain_bot_flags, expire_overrides, resolve
 from tenantctl.plans import service as plans
 from tenantctl.tenants.overrides import set_override

@@ -14,7 +14,7 @@ from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.bot.routers import Routes
-from tenantctl.billing import registration as reg
+from tenantctl.billing import service as billing
 from tenantctl.bot.locales import error_text, t
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
@@ -29,7 +29,7 @@ router = Routes("renewals")
 async def deliver(bot: Client, app: App) -> None:
     """Send every not-yet-invoiced renewal as a Stars invoice, and tell owners of expired tenants."""
     async with app.unit_of_work() as session:
-        for payment, tenant in await reg.renewals_to_invoice(session):
+        for payment, tenant in await billing.renewals_to_invoice(session):
             lang = tenant.default_language
             stars = kopeks_to_stars(payment.amount, app.settings.stars_rate_kopeks)
             title = t(lang, "renewal_title")
@@ -40,8 +40,8 @@ async def deliver(bot: Client, app: App) -> None:
             except TelegramAPIError as exc:
                 log.warning("renewal invoice %s for bot %s not sent: %s", payment.id, tenant.id, exc)
                 continue
-            await reg.mark_invoice_sent(session, payment_id=payment.id, now=utcnow())
-        for tenant, subscription in await reg.expired_to_notify(session):
+            await billing.mark_invoice_sent(session, payment_id=payment.id, now=utcnow())
+        for tenant, subscription in await billing.expired_to_notify(session):
             lang = tenant.default_language
             date = subscription.end_date.date().isoformat() if subscription.end_date else "-"
             try:
@@ -49,13 +49,13 @@ async def deliver(bot: Client, app: App) -> None:
             except TelegramAPIError as exc:
                 log.warning("expiry notice for bot %s not sent: %s", tenant.id, exc)
                 continue
-            await reg.mark_expiry_notified(session, bot_id=tenant.id, actor="bot:renewals")
+            await billing.mark_expiry_notified(session, bot_id=tenant.id, actor="bot:renewals")
 
 
 @router.message(Command("renew"))
 async def renew(message: Message, session: AsyncSession, lang: str, runner: object = None) -> None:
     """Ask for a renewal invoice for each of the user's bots; the supervisor sends them."""
-    if not await reg.request_renewals(session, owner_telegram_id=message.from_user.id):
+    if not await billing.request_renewals(session, owner_telegram_id=message.from_user.id):
         await message.answer(t(lang, "nothing_to_renew"))
     elif runner is not None:
         runner.nudge()
@@ -65,7 +65,7 @@ async def renew(message: Message, session: AsyncSession, lang: str, runner: obje
 async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, lang: str, app: App) -> None:
     """Re-check the renewal is still due for exactly this amount."""
     try:
-        await reg.check_renewal_payable(session, payment_id=int(query.invoice_payload.removeprefix("ren:")),
+        await billing.check_renewal_payable(session, payment_id=int(query.invoice_payload.removeprefix("ren:")),
                                         telegram_user_id=query.from_user.id, stars=query.total_amount, settings=app.settings)
     except (TenantctlError, ValueError) as exc:
         await query.answer(ok=False, error_message=error_text(lang, exc))
@@ -77,7 +77,7 @@ async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, lang: str
 async def paid(message: Message, session: AsyncSession, lang: str, runner: object = None) -> None:
     """A renewal paid: one more month (idempotent on the charge id); a stopped bot starts again."""
     payment = message.successful_payment
-    result = await reg.pay_renewal(session, payment_id=int(payment.invoice_payload.removeprefix("ren:")),
+    result = await billing.pay_renewal(session, payment_id=int(payment.invoice_payload.removeprefix("ren:")),
                                    charge_id=payment.telegram_payment_charge_id, actor=f"tg:{message.from_user.id}")
     tenant = await session.get(Bot, result.subscription.bot_id)
     await message.answer(t(lang, "renewal_paid", name=tenant.name, date=result.subscription.end_date.date().isoformat()))
