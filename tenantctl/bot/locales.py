@@ -147,6 +147,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Эта регистрация уже оплачена, поэтому лишний платёж возвращён.",
         "fa": "این ثبت‌نام قبلاً پرداخت شده بود، پس پرداخت اضافه بازگردانده شد.",
     },
+    "refunded_refused": {
+        "en": "The payment could not be applied ({reason}), so it has been refunded in full.",
+        "ru": "Платёж не удалось применить ({reason}), поэтому он полностью возвращён.",
+        "fa": "پرداخت قابل اعمال نبود ({reason})، پس به‌طور کامل بازگردانده شد.",
+    },
     "cancelled": {
         "en": "Registration cancelled. Send /register_tenant to start again.",
         "ru": "Регистрация отменена. Отправьте /register_tenant, чтобы начать заново.",

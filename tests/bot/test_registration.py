@@ -86,6 +86,22 @@ async def test_duplicate_successful_payment_yields_one_tenant(bot_app: App, runn
     assert sum("API token" in (c.params.get("text") or "") for c in master.calls("sendMessage", USER)) == 1
 
 
+async def test_paid_registration_that_cannot_complete_is_refunded(bot_app: App, runner: Runner, fake: FakeTelegram) -> None:
+    from tenantctl.plans.service import archive_plan
+
+    master = master_of(bot_app)
+    chat = Chat(master)
+    await register_until_payment(chat, fake.add_bot(username="late_bot"), "Telegram Stars")
+    invoice = await chat.press("Confirm", "Bot activation")
+    async with bot_app.unit_of_work() as session:  # the plan is withdrawn while the user pays
+        await archive_plan(session, name="basic", actor="test")
+    mark = master.mark()
+    master.checkout(USER, invoice.result)
+    await chat.wait("refunded in full", mark)
+    assert [r["telegram_payment_charge_id"] for r in master.refunds] == [master.payments[-1]["telegram_payment_charge_id"]]
+    assert await counts(bot_app) == (0, 0)
+
+
 async def test_card_receipt_approved_by_admin_not_by_others(bot_app: App, runner: Runner, fake: FakeTelegram) -> None:
     master = master_of(bot_app)
     chat = Chat(master)

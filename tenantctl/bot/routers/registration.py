@@ -240,15 +240,28 @@ async def paid(message: Message, bot: Bot, session: AsyncSession, lang: str, app
                after_commit: AfterCommit, runner: Any = None) -> None:
     """Stars arrived: complete the registration once, keyed on telegram_payment_charge_id."""
     payment = message.successful_payment
-    completion = await reg.complete_paid_registration(
-        session, registration_id=int(payment.invoice_payload.removeprefix("reg:")), method=reg.STARS,
-        external_id=payment.telegram_payment_charge_id, amount=payment.total_amount, currency=payment.currency,
-        box=app.secret_box, actor=_actor(message.from_user.id))
-    if completion.refund_due:
-        async def refund() -> None:
-            await bot.refund_star_payment(message.from_user.id, payment.telegram_payment_charge_id)
-            await message.answer(t(lang, "refunded"))
 
+    async def refund() -> None:
+        await bot.refund_star_payment(message.from_user.id, payment.telegram_payment_charge_id)
+        await message.answer(t(lang, "refunded"))
+
+    try:  # a savepoint: if completion is refused now, nothing of it stays and the Stars go back
+        async with session.begin_nested():
+            completion = await reg.complete_paid_registration(
+                session, registration_id=int(payment.invoice_payload.removeprefix("reg:")), method=reg.STARS,
+                external_id=payment.telegram_payment_charge_id, amount=payment.total_amount, currency=payment.currency,
+                box=app.secret_box, actor=_actor(message.from_user.id))
+    except TenantctlError as exc:
+        log.warning("paid registration %s refused (%s): refunding", payment.invoice_payload, exc)
+        reason = error_text(lang, exc)
+
+        async def refund_refused() -> None:
+            await bot.refund_star_payment(message.from_user.id, payment.telegram_payment_charge_id)
+            await message.answer(t(lang, "refunded_refused", reason=reason))
+
+        after_commit.append(refund_refused)
+        return
+    if completion.refund_due:
         after_commit.append(refund)
         return
     _after_completion(after_commit, bot=bot, dispatcher=dispatcher, runner=runner, completion=completion, lang=lang)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.bot.routers import Routes
 from tenantctl.billing import service as billing
 from tenantctl.bot.locales import error_text, t
+from tenantctl.bot.middlewares import AfterCommit
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import TenantctlError
@@ -74,11 +75,24 @@ async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, lang: str
 
 
 @router.message(F.successful_payment.invoice_payload.startswith("ren:"))
-async def paid(message: Message, session: AsyncSession, lang: str, runner: object = None) -> None:
+async def paid(message: Message, bot: Client, session: AsyncSession, lang: str, after_commit: AfterCommit,
+               runner: object = None) -> None:
     """A renewal paid: one more month (idempotent on the charge id); a stopped bot starts again."""
     payment = message.successful_payment
-    result = await billing.pay_renewal(session, payment_id=int(payment.invoice_payload.removeprefix("ren:")),
-                                   charge_id=payment.telegram_payment_charge_id, actor=f"tg:{message.from_user.id}")
+    try:  # a savepoint: if the payment is refused now, nothing of it stays and the Stars go back
+        async with session.begin_nested():
+            result = await billing.pay_renewal(session, payment_id=int(payment.invoice_payload.removeprefix("ren:")),
+                                               charge_id=payment.telegram_payment_charge_id, actor=f"tg:{message.from_user.id}")
+    except TenantctlError as exc:
+        log.warning("paid renewal %s refused (%s): refunding", payment.invoice_payload, exc)
+        reason = error_text(lang, exc)
+
+        async def refund() -> None:
+            await bot.refund_star_payment(message.from_user.id, payment.telegram_payment_charge_id)
+            await message.answer(t(lang, "refunded_refused", reason=reason))
+
+        after_commit.append(refund)
+        return
     tenant = await session.get(Bot, result.subscription.bot_id)
     await message.answer(t(lang, "renewal_paid", name=tenant.name, date=result.subscription.end_date.date().isoformat()))
     if runner is not None:
