@@ -155,6 +155,11 @@ async def recompute_flags(
         ).all()
     }
 
+    # Lock the tenants in scope (in bot order, so two recomputes never deadlock): a concurrent
+    # recompute of an overlapping scope waits here instead of inserting rows this one deletes.
+    await session.execute(
+        select(TenantSubscription.id).where(sub_filter).order_by(TenantSubscription.bot_id).with_for_update()
+    )
     scoped_bots = select(TenantSubscription.bot_id).where(sub_filter)
     await session.execute(
         delete(BotFeatureFlag).where(
@@ -215,7 +220,7 @@ async def _apply_overrides(
     """Rewrite the rows of bots that have a live override, one batched UPDATE."""
     by_key = {f.key: f for f in features}
     result = await session.execute(
-        select(TenantFeatureOverride, TenantSubscription.plan_tier_id, TenantSubscription.status)
+        select(TenantFeatureOverride, TenantSubscription.plan_tier_id)
         .join(TenantSubscription, TenantSubscription.bot_id == TenantFeatureOverride.bot_id)
         .where(
             sub_filter,
@@ -225,7 +230,7 @@ async def _apply_overrides(
         )
     )
     updates = []
-    for override, plan_id, _status in result.all():
+    for override, plan_id in result.all():
         feature = by_key[override.feature_key]
         eff = resolve(feature, plan_layers.get((plan_id, feature.key)), override_layer_for(override, now), active=True)
         updates.append(

@@ -273,3 +273,26 @@ async def test_concurrent_grant_edits_leave_consistent_flags(app) -> None:
         configs = (await s.scalars(select(BotFeatureFlag.config).where(BotFeatureFlag.feature_key == "yookassa"))).all()
     assert len(configs) == 30
     assert {c["OPTS"]["writer"] for c in configs} == {grant.config_override["OPTS"]["writer"]}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_overlapping_recomputes_do_not_collide(app) -> None:
+    """A bot-scoped and a plan-scoped recompute of the same rows, at once (override vs grant edit)."""
+    await _catalogue(app)
+    growth = await _plan_id(app, "growth")
+    async with app.unit_of_work() as s:
+        bots = await tenants(s, growth, 20)
+        await plans.recompute_flags(s)
+
+    async def override(bot_id: int) -> None:
+        async with app.unit_of_work() as s:
+            await set_override(s, bot_id=bot_id, feature="yookassa", enabled=False, reason="race", actor=ACTOR)
+
+    async def grant(n: int) -> None:
+        async with app.unit_of_work() as s:
+            await plans.set_grant(s, plan="growth", feature="yookassa", actor=ACTOR, config={"OPTS": {"n": n}})
+
+    await asyncio.gather(*(override(b) for b in bots[:5]), *(grant(n) for n in range(3)))
+    flags = {b: await _flags(app, b) for b in bots}
+    assert all(flags[b]["yookassa"][:3] == (False, None, "override") for b in bots[:5])
+    assert all(flags[b]["yookassa"][:3] == (True, None, "plan") for b in bots[5:])
