@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -11,6 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
 
 REGISTRATION_STATUSES = ("draft", "awaiting_payment", "awaiting_review", "completed", "cancelled")
+OPEN_REGISTRATION_STATUSES = ("draft", "awaiting_payment", "awaiting_review")
+REGISTRATION_ABANDON_AFTER = timedelta(days=7)  # a draft untouched this long no longer reserves its token
 PAYMENT_PURPOSES = ("activation", "renewal")
 PAYMENT_METHODS = ("telegram_stars", "card_to_card", "manual", "waived")
 PAYMENT_STATUSES = ("pending", "awaiting_review", "succeeded", "rejected", "refunded", "cancelled")

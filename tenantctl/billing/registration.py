@@ -12,14 +12,13 @@ No aiogram here: the bot adapter calls these functions and formats what they ret
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.billing.models import PlatformPayment, TenantRegistration
+from tenantctl.billing.models import OPEN_REGISTRATION_STATUSES, PlatformPayment, TenantRegistration
 from tenantctl.billing.service import STARS
 from tenantctl.core.crypto import SecretBox, sha256_hex
 from tenantctl.core.db import utcnow
@@ -31,6 +30,7 @@ from tenantctl.tenants.models import Bot, TenantPaymentCard
 from tenantctl.tenants.service import (
     LANGUAGES,
     ProvisionResult,
+    ensure_token_free,
     get_master,
     normalize_support,
     provision_tenant,
@@ -38,9 +38,7 @@ from tenantctl.tenants.service import (
 from tenantctl.tenants.telegram import BotIdentity, validate_token_format
 
 STEPS = ("bot_name", "bot_token", "language", "support", "plan", "payment_method", "confirm")
-OPEN_STATUSES = ("draft", "awaiting_payment", "awaiting_review")
 CARD, WAIVED = "card_to_card", "waived"
-ABANDON_AFTER = timedelta(days=7)  # a draft untouched this long no longer reserves its token
 
 
 # ----- the draft ----------------------------------------------------------------------------
@@ -50,7 +48,7 @@ async def open_registration(session: AsyncSession, *, telegram_user_id: int) -> 
     """The user's open registration (draft or waiting for payment/review), if any."""
     return await session.scalar(
         select(TenantRegistration)
-        .where(TenantRegistration.telegram_user_id == telegram_user_id, TenantRegistration.status.in_(OPEN_STATUSES))
+        .where(TenantRegistration.telegram_user_id == telegram_user_id, TenantRegistration.status.in_(OPEN_REGISTRATION_STATUSES))
         .order_by(TenantRegistration.id.desc())
         .limit(1)
     )
@@ -107,9 +105,9 @@ async def set_bot_name(session: AsyncSession, *, registration_id: int, telegram_
     return _advance(draft, "bot_name")
 
 
-async def check_token_free(session: AsyncSession, *, token: str, settings: Settings,
-                           identity: BotIdentity | None = None, registration_id: int | None = None) -> str:
-    """The token stripped if it is well-formed, not the master's and not taken; Invalid/Conflict otherwise.
+async def check_token_free(session: AsyncSession, *, token: str, identity: BotIdentity | None = None,
+                           registration_id: int | None = None) -> str:
+    """The token stripped if it is well-formed and free (see `ensure_token_free`); Invalid/Conflict otherwise.
 
     Call it before getMe (cheap refusals) and again with the identity getMe returned.
     """
@@ -117,35 +115,16 @@ async def check_token_free(session: AsyncSession, *, token: str, settings: Setti
         token = validate_token_format(token)
     except Invalid:
         raise Invalid("token_format") from None
-    fingerprint = sha256_hex(token)
-    master = await get_master(session)
-    master_fingerprints = {master.token_fingerprint if master else None}
-    if settings.master_bot_token:
-        master_fingerprints.add(sha256_hex(settings.master_bot_token.strip()))
-    if fingerprint in master_fingerprints or (identity and master and identity.id == master.telegram_id):
-        raise Conflict("token_master")
-    taken = select(Bot.id).where(Bot.token_fingerprint == fingerprint)
-    if identity is not None:
-        taken = select(Bot.id).where((Bot.token_fingerprint == fingerprint) | (Bot.telegram_id == identity.id))
-    if await session.scalar(taken.limit(1)):
-        raise Conflict("token_taken")
-    reserved = select(TenantRegistration.id).where(
-        TenantRegistration.token_fingerprint == fingerprint,
-        TenantRegistration.status.in_(OPEN_STATUSES),
-        TenantRegistration.updated_at > utcnow() - ABANDON_AFTER,
-    )
-    if registration_id is not None:
-        reserved = reserved.where(TenantRegistration.id != registration_id)
-    if await session.scalar(reserved.limit(1)):
-        raise Conflict("token_taken")
+    await ensure_token_free(session, fingerprint=sha256_hex(token), telegram_id=identity.id if identity else None,
+                            registration_id=registration_id)
     return token
 
 
 async def set_token(session: AsyncSession, *, registration_id: int, telegram_user_id: int, token: str,
-                    identity: BotIdentity, box: SecretBox, settings: Settings) -> TenantRegistration:
+                    identity: BotIdentity, box: SecretBox) -> TenantRegistration:
     """Store the bot token (encrypted) and the identity getMe returned for it."""
     draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="bot_token")
-    token = await check_token_free(session, token=token, settings=settings, identity=identity, registration_id=draft.id)
+    token = await check_token_free(session, token=token, identity=identity, registration_id=draft.id)
     draft.token_encrypted, draft.token_fingerprint = box.encrypt(token), sha256_hex(token)
     draft.bot_username, draft.bot_telegram_id = identity.username, identity.id
     await session.flush()
@@ -316,10 +295,8 @@ async def check_payable(session: AsyncSession, *, registration_id: int, telegram
     payment = await pending_payment(session, registration_id=registration_id)
     if payment is None or payment.method != STARS or (payment.currency, payment.amount) != (currency, amount):
         raise Conflict("not_payable")
-    taken = await session.scalar(select(Bot.id).where(
-        (Bot.token_fingerprint == registration.token_fingerprint) | (Bot.telegram_id == registration.bot_telegram_id)).limit(1))
-    if taken is not None:
-        raise Conflict("token_taken")
+    await ensure_token_free(session, fingerprint=registration.token_fingerprint, telegram_id=registration.bot_telegram_id,
+                            registration_id=registration.id)
     return payment
 
 
@@ -376,6 +353,7 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
         session, name=registration.bot_name, token=box.decrypt(registration.token_encrypted),
         owner_telegram_id=registration.telegram_user_id, plan=plan.name, box=box, actor=actor, identity=identity,
         language=registration.language or "en", support_username=registration.support_username,
+        registration_id=registration.id,
     )
     payment.status, payment.external_id, payment.bot_id = "succeeded", external_id, result.bot.id
     payment.amount, payment.currency, payment.reviewed_at = amount, currency, utcnow()

@@ -297,6 +297,6 @@ def t(lang: str, key: str, **values: Any) -> str:
 
 
 def error_text(lang: str, exc: Exception) -> str:
-    """A service error as a localized line: its message is a key here, or shown as it is."""
-    reason = str(exc)
-    return t(lang, "error_prefix", reason=t(lang, reason) if reason in MESSAGES else reason)
+    """A service error as a localized line: by its code or message when that is a key here, else as it is."""
+    key = getattr(exc, "code", None) or str(exc)
+    return t(lang, "error_prefix", reason=t(lang, key) if key in MESSAGES else str(exc))

@@ -2,7 +2,15 @@
 
 
 class TenantctlError(Exception):
-    """Base class for every error an adapter shows to a person as one line."""
+    """Base class for every error an adapter shows to a person as one line.
+
+    `code` is an optional stable name for the case (e.g. "token_taken"), so an adapter that speaks
+    other languages can say the same thing in its own words.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotFound(TenantctlError):

@@ -16,7 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.billing.models import PAYMENT_METHODS, PlatformPayment
+from tenantctl.billing.models import (
+    OPEN_REGISTRATION_STATUSES,
+    PAYMENT_METHODS,
+    REGISTRATION_ABANDON_AFTER,
+    PlatformPayment,
+    TenantRegistration,
+)
 from tenantctl.core.crypto import SecretBox, new_api_token, new_webhook_secret, sha256_hex
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound
@@ -337,15 +343,31 @@ def _check_inputs(name: str, language: str, owner_telegram_id: int) -> tuple[str
     return name, language
 
 
-async def _check_token_free(session: AsyncSession, *, token: str, identity: BotIdentity | None, master: Bot) -> None:
-    fingerprint = sha256_hex(token)
-    if fingerprint == master.token_fingerprint or (identity is not None and identity.id == master.telegram_id):
-        raise Conflict("that is the master bot's own token: a tenant needs its own bot from @BotFather")
-    taken = await session.scalar(select(Bot).where(Bot.token_fingerprint == fingerprint))
-    if taken is None and identity is not None:
-        taken = await session.scalar(select(Bot).where(Bot.telegram_id == identity.id))
+async def ensure_token_free(
+    session: AsyncSession, *, fingerprint: str, telegram_id: int | None = None, registration_id: int | None = None
+) -> None:
+    """Refuse the master's own bot, a bot already registered, and a token another open registration holds.
+
+    `fingerprint` is the token's SHA-256; `telegram_id` the bot's id from getMe, when known.
+    """
+    master = await get_master(session)
+    if master is not None and (fingerprint == master.token_fingerprint or (telegram_id is not None and telegram_id == master.telegram_id)):
+        raise Conflict("that is the master bot's own token: a tenant needs its own bot from @BotFather", code="token_master")
+    same_bot = Bot.token_fingerprint == fingerprint
+    if telegram_id is not None:
+        same_bot = same_bot | (Bot.telegram_id == telegram_id)
+    taken = await session.scalar(select(Bot).where(same_bot).limit(1))
     if taken is not None:
-        raise Conflict(f"that bot is already registered as tenant {taken.name!r} (id {taken.id})")
+        raise Conflict(f"that bot is already registered as tenant {taken.name!r} (id {taken.id})", code="token_taken")
+    reserved = select(TenantRegistration.id).where(
+        TenantRegistration.token_fingerprint == fingerprint,
+        TenantRegistration.status.in_(OPEN_REGISTRATION_STATUSES),
+        TenantRegistration.updated_at > utcnow() - REGISTRATION_ABANDON_AFTER,
+    )
+    if registration_id is not None:
+        reserved = reserved.where(TenantRegistration.id != registration_id)
+    if await session.scalar(reserved.limit(1)):
+        raise Conflict("that bot token is held by a registration in progress (waiting for its payment)", code="token_taken")
 
 
 async def _create_bot(
@@ -397,12 +419,14 @@ async def provision_tenant(
     language: str = "ru",
     support_username: str | None = None,
     share_keys: Iterable[str] = (),
+    registration_id: int | None = None,
     now: datetime | None = None,
 ) -> ProvisionResult:
     """Create a tenant bot with its owner, a month's subscription, the master's config, flags and an API token.
 
     One call, one transaction (the caller's): on any failure nothing is left. `identity` is what
-    getMe said (None when the adapter skipped the network check).
+    getMe said (None when the adapter skipped the network check); `registration_id` is the
+    self-service registration this completes, whose hold on the token is its own.
     """
     now = now or utcnow()
     token = validate_token_format(token)
@@ -414,7 +438,8 @@ async def provision_tenant(
     master = await get_master(session)
     if master is None:
         raise NotFound("no master bot: run `tenantctl master init` first")
-    await _check_token_free(session, token=token, identity=identity, master=master)
+    await ensure_token_free(session, fingerprint=sha256_hex(token), telegram_id=identity.id if identity else None,
+                            registration_id=registration_id)
     share_keys = _check_share_keys(share_keys, (await _config_rows(session, master.id)).keys()) if share_keys else ()
     if await session.scalar(select(Bot.id).where(func.lower(Bot.name) == name.lower())):
         raise Conflict(f"a bot named {name!r} exists already: pick another name")

@@ -137,6 +137,24 @@ async def test_provision_refusals(app, tmp_path) -> None:
                 await provision(session, app, n=n, **kwargs)
 
 
+async def test_a_token_held_by_a_registration_in_progress_is_refused_to_everyone_else(app, tmp_path) -> None:
+    from tenantctl.billing.models import TenantRegistration
+
+    async with app.unit_of_work() as session:
+        await add_features_and_plans(session)
+        await register_master(session, token=MASTER_TOKEN, env_path=write_env(tmp_path), box=app.secret_box, actor="test")
+        held = TenantRegistration(telegram_user_id=77, status="awaiting_payment", bot_name="Held",
+                                  token_fingerprint=sha256_hex(tenant_token(1)))
+        session.add(held)
+    with pytest.raises(Conflict, match="registration in progress") as refused:
+        async with app.unit_of_work() as session:
+            await provision(session, app)
+    assert refused.value.code == "token_taken"
+    async with app.unit_of_work() as session:  # the registration itself may complete with it
+        result = await provision(session, app, registration_id=held.id)
+    assert result.bot.token_fingerprint == sha256_hex(tenant_token(1))
+
+
 async def test_no_plaintext_bot_token_or_api_token_anywhere_in_the_database(app, tmp_path) -> None:
     async with app.unit_of_work() as session:
         await setup_platform(session, app.secret_box, write_env(tmp_path))

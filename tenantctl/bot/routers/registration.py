@@ -304,17 +304,17 @@ async def bot_token(message: Message, bot: Bot, session: AsyncSession, state: FS
     token = normalize_digits(message.text.strip())
 
     async def action(draft: TenantRegistration) -> TenantRegistration:
-        await reg.check_token_free(session, token=token, settings=app.settings, registration_id=draft.id)
+        await reg.check_token_free(session, token=token, registration_id=draft.id)
         try:
             identity = await get_me(app.settings.telegram_api_server, token)
         except Invalid:
             raise Invalid("token_rejected") from None
         return await reg.set_token(session, registration_id=draft.id, telegram_user_id=draft.telegram_user_id,
-                                   token=token, identity=identity, box=app.secret_box, settings=app.settings)
+                                   token=token, identity=identity, box=app.secret_box)
 
-    await _step(message, bot, session, state, lang, app, action)
-    with suppress(TelegramAPIError):  # the token should not linger in the chat
+    with suppress(TelegramAPIError):  # the token should not linger in the chat, whatever happens next
         await message.delete()
+    await _step(message, bot, session, state, lang, app, action)
 
 
 @router.callback_query(Reg.language, F.data.startswith("reg:lang:"))
