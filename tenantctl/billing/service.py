@@ -30,6 +30,7 @@ from tenantctl.tenants.service import PaymentResult, record_payment
 BILLING_TICK_LOCK_ID = 0x74656E616E74  # "tenant": the key of pg_try_advisory_xact_lock
 PENDING_METHOD = "manual"  # platform_payments.method is NOT NULL; a due renewal has no method until paid
 STARS = "telegram_stars"
+RENEWABLE_STATUSES = ("active", "expired")  # a cancelled tenant is not invoiced
 
 
 @dataclass
@@ -149,8 +150,10 @@ async def renewals_to_invoice(session: AsyncSession, *, limit: int = 50) -> list
     """Pending renewal payments (from `billing tick`) not yet invoiced, with their tenant bots."""
     rows = await session.execute(
         select(PlatformPayment, Bot).join(Bot, Bot.id == PlatformPayment.bot_id)
+        .join(TenantSubscription, TenantSubscription.bot_id == Bot.id)
         .where(PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending",
-               PlatformPayment.invoice_sent_at.is_(None), Bot.owner_telegram_id.is_not(None))
+               PlatformPayment.invoice_sent_at.is_(None), Bot.owner_telegram_id.is_not(None),
+               TenantSubscription.status.in_(RENEWABLE_STATUSES))
         .order_by(PlatformPayment.id).limit(limit)
     )
     return [tuple(row) for row in rows.all()]
@@ -163,7 +166,7 @@ async def request_renewals(session: AsyncSession, *, owner_telegram_id: int) -> 
         .join(TenantSubscription, TenantSubscription.bot_id == Bot.id)
         .join(TenantSubscriptionPlan, TenantSubscriptionPlan.id == TenantSubscription.plan_tier_id)
         .where(Bot.owner_telegram_id == owner_telegram_id, Bot.is_master.is_(False),
-               TenantSubscription.status.in_(("active", "expired")))
+               TenantSubscription.status.in_(RENEWABLE_STATUSES))
     )).all()
     pending = {
         p.bot_id: p
@@ -204,7 +207,7 @@ async def pay_renewal(session: AsyncSession, *, payment_id: int, charge_id: str,
     if payment is None or payment.bot_id is None:
         raise NotFound("payment_unknown")
     return await record_payment(session, bot_id=payment.bot_id, amount_kopeks=payment.amount, method=STARS,
-                                reference=charge_id, actor=actor)
+                                reference=charge_id, actor=actor, payment_id=payment.id)
 
 
 async def expired_to_notify(session: AsyncSession) -> list[tuple[Bot, TenantSubscription]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
@@ -590,7 +590,7 @@ async def resume_tenant(session: AsyncSession, *, bot_id: int, actor: str, now: 
         ended = subscription.end_date.date().isoformat() if subscription and subscription.end_date else "?"
         raise Conflict(f"{bot.name!r}'s subscription ended on {ended}: record a payment first (tenantctl billing record-payment)")
     if subscription.status != "active":
-        subscription.status = "active"
+        subscription.status, subscription.auto_renewal = "active", True
         await session.flush()
         await recompute_flags(session, bot_ids=[bot_id], now=now)
     await _set_status(session, bot, "active", actor)
@@ -605,6 +605,11 @@ async def cancel_tenant(session: AsyncSession, *, bot_id: int, actor: str) -> Bo
     subscription = await _subscription(session, bot_id, for_update=True)
     if subscription is not None:
         subscription.status, subscription.auto_renewal = "cancelled", False
+    await session.execute(
+        update(PlatformPayment)
+        .where(PlatformPayment.bot_id == bot_id, PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending")
+        .values(status="cancelled")
+    )
     await _set_status(session, bot, "cancelled", actor)
     await recompute_flags(session, bot_ids=[bot_id])
     return bot
@@ -614,8 +619,12 @@ async def _set_status(session: AsyncSession, bot: Bot, status: str, actor: str) 
     before = bot.status
     bot.status = status
     await session.flush()
+    subscription = await _subscription(session, bot.id)
+    after = {"status": status}
+    if subscription is not None:
+        after |= {"subscription": subscription.status, "auto_renewal": subscription.auto_renewal}
     await record(session, actor=actor, action=f"tenant.{status}", entity=f"bot:{bot.id}", bot_id=bot.id,
-                 before={"status": before}, after={"status": status})
+                 before={"status": before}, after=after)
 
 
 # ----- admins -------------------------------------------------------------------------------
@@ -732,9 +741,12 @@ async def record_payment(
     method: str,
     reference: str,
     actor: str,
+    payment_id: int | None = None,
     now: datetime | None = None,
 ) -> PaymentResult:
     """Record a renewal payment, idempotent on (method, reference): extend by a month and restore features.
+
+    It settles the pending renewal `payment_id` (an invoice that was paid), else the oldest pending one.
 
     The month counts from the later of the end date and now. An expired tenant becomes active
     again; a cancelled one gets the time but stays cancelled until `resume`.
@@ -757,12 +769,12 @@ async def record_payment(
             raise Conflict(f"payment {method}/{reference} was recorded for another bot (id {existing.bot_id})")
         return PaymentResult(existing, subscription, extended=False)
 
-    payment = await session.scalar(
-        select(PlatformPayment)
-        .where(PlatformPayment.bot_id == bot_id, PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending")
-        .order_by(PlatformPayment.due_at)
-        .limit(1)
+    pending = select(PlatformPayment).where(
+        PlatformPayment.bot_id == bot_id, PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending"
     )
+    if payment_id is not None:
+        pending = pending.where(PlatformPayment.id == payment_id)
+    payment = await session.scalar(pending.order_by(PlatformPayment.due_at).limit(1).with_for_update())
     if payment is None:
         payment = PlatformPayment(bot_id=bot_id, purpose="renewal", due_at=subscription.end_date)
         session.add(payment)

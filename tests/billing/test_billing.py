@@ -137,3 +137,32 @@ async def test_concurrent_ticks_on_postgresql_one_gets_the_lock(app, tmp_path) -
     after = await tick(app, now)  # the lock went with the first transaction; the work is done already
     assert after.skipped is None and after.renewals == []
     assert len(await renewals(app, first)) == 1
+
+
+async def test_a_paid_invoice_settles_that_renewal_and_cancelled_tenants_are_not_invoiced(app, tmp_path) -> None:
+    from tenantctl.billing import service as billing
+
+    first, second = await tenants(app, tmp_path)
+    await tick(app, END - timedelta(days=2))  # a pending renewal for each tenant
+    async with app.unit_of_work() as session:
+        older = billing.pending_renewal(await session.get(Bot, first), *(await session.execute(
+            select(TenantSubscription, billing.TenantSubscriptionPlan)
+            .join(billing.TenantSubscriptionPlan, billing.TenantSubscriptionPlan.id == TenantSubscription.plan_tier_id)
+            .where(TenantSubscription.bot_id == first))).one())
+        older.due_at = END - timedelta(days=30)  # an older pending row the invoice is not for
+        session.add(older)
+    invoiced = next(p for p in await renewals(app, first) if p.due_at == END)
+    async with app.unit_of_work() as session:
+        await billing.pay_renewal(session, payment_id=invoiced.id, charge_id="charge-1", actor="test")
+    statuses = {p.id: p.status for p in await renewals(app, first)}
+    assert statuses[invoiced.id] == "succeeded" and statuses[older.id] == "pending"
+
+    async with app.unit_of_work() as session:
+        await service.cancel_tenant(session, bot_id=second, actor="test")
+    assert [p.status for p in await renewals(app, second)] == ["cancelled"]
+    async with app.unit_of_work() as session:
+        assert all(bot.id != second for _, bot in await billing.renewals_to_invoice(session))
+        await service.resume_tenant(session, bot_id=second, actor="test", now=NOW)
+    async with app.unit_of_work() as session:
+        sub = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == second))
+        assert (sub.status, sub.auto_renewal) == ("active", True)
