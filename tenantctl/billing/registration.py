@@ -12,7 +12,6 @@ No aiogram here: the bot adapter calls these functions and formats what they ret
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -307,10 +306,6 @@ class Completion:
     provisioned: ProvisionResult | None  # None: completed before (no API token this time)
     refund_due: bool = False  # a second, different charge for an already-completed registration
 
-    @property
-    def bot_id(self) -> int | None:
-        return self.registration.bot_id
-
 
 async def _lock_registration(session: AsyncSession, registration_id: int) -> TenantRegistration:
     """Lock the row: the UPDATE takes PostgreSQL's row lock and SQLite's write lock before any read."""
@@ -439,17 +434,3 @@ async def review_payment(session: AsyncSession, *, payment_id: int, approve: boo
     await record(session, actor=actor, action="registration.reject", entity=f"registration:{registration.id}",
                  after={"payment_id": payment.id, "note": note})
     return Review(payment, registration, None, note)
-
-
-def registration_summary(registration: TenantRegistration, payment: PlatformPayment | None) -> dict[str, Any]:
-    """What the confirmation step shows."""
-    return {
-        "name": registration.bot_name,
-        "username": registration.bot_username,
-        "language": registration.language,
-        "support": registration.support_username,
-        "fee_kopeks": registration.fee_kopeks,
-        "method": payment.method if payment else registration.payment_method,
-        "amount": payment.amount if payment else None,
-        "currency": payment.currency if payment else None,
-    }

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 
-from tenantctl.cli.common import actor, console, fail, print_json, run_tx
+from tenantctl.cli.common import actor, console, print_json, run_tx
 
 NEXT_STEPS = """\
 tenantctl tenant list
@@ -20,16 +19,6 @@ tenantctl tenant clone-config @nimbus_vpn_bot --dry-run
 tenantctl audit list"""
 
 
-def find_env_example(path: Optional[str], setting: Optional[str]) -> str:
-    """--env, else ENV_EXAMPLE_PATH, else ./.env.example, else the project's own .env.example."""
-    from tenantctl.tenants.demo import PROJECT_ROOT
-
-    for candidate in (path, setting, ".env.example", str(PROJECT_ROOT / ".env.example")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    fail("no .env.example found: pass --env PATH or set ENV_EXAMPLE_PATH")
-
-
 def demo(
     env: Optional[str] = typer.Option(None, "--env", help="The .env.example the master is built from."),
     reset: bool = typer.Option(False, "--reset", help="Delete every bot and its data first (SQLite only)."),
@@ -39,12 +28,13 @@ def demo(
     from tenantctl.core.db import utcnow
     from tenantctl.core.errors import Invalid
     from tenantctl.core.money import format_money
-    from tenantctl.tenants.demo import build_demo
+    from tenantctl.flags.service import env_example_path
+    from tenantctl.tenants.demo import PROJECT_ROOT, build_demo
 
     async def work(session, app_):
-        if reset and not app_.settings.is_sqlite:
+        if reset and not app_.settings.is_sqlite:  # an operator's safety net; the service itself resets anywhere
             raise Invalid("--reset deletes every bot: it is refused on PostgreSQL; run the demo on the SQLite default")
-        path = find_env_example(env, app_.settings.env_example_path)
+        path = env_example_path(env, app_.settings.env_example_path, fallback=str(PROJECT_ROOT / ".env.example"))
         report = await build_demo(session, box=app_.secret_box, env_path=path, actor=actor(), now=utcnow(), reset=reset)
         return path, report
 

@@ -8,10 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tenantctl.core.db import utcnow
 from tenantctl.flags.models import BotFeatureFlag
 from tenantctl.flags.resolution import expire_overrides
-from tenantctl.tenants.models import TenantFeatureOverride
 
 
 class FeatureGate:
@@ -28,13 +26,7 @@ class FeatureGate:
         if not force and time.monotonic() - self._loaded_at.get(bot_id, float("-inf")) < self._ttl:
             return
         async with self._sessions() as session, session.begin():
-            expired = await session.scalar(
-                select(TenantFeatureOverride.feature_key)
-                .where(TenantFeatureOverride.bot_id == bot_id, TenantFeatureOverride.expires_at <= utcnow())
-                .limit(1)
-            )
-            if expired is not None:
-                await expire_overrides(session, bot_id=bot_id)
+            await expire_overrides(session, bot_id=bot_id)
             rows = (
                 await session.execute(
                     select(BotFeatureFlag.feature_key, BotFeatureFlag.enabled, BotFeatureFlag.value, BotFeatureFlag.config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -115,6 +116,12 @@ async def list_features(session: AsyncSession, *, category: str | None = None) -
     return list((await session.scalars(query)).all())
 
 
-def env_example_path(path: str | None, env_example_setting: str | None) -> str:
-    """The `.env.example` to read: the argument, else ENV_EXAMPLE_PATH, else ./.env.example."""
-    return path or env_example_setting or ".env.example"
+def env_example_path(path: str | None, env_example_setting: str | None, *, fallback: str | None = None) -> str:
+    """The `.env.example` to read: the argument, else ENV_EXAMPLE_PATH, else ./.env.example.
+
+    When neither is given and ./.env.example does not exist, `fallback` (if any) is used instead.
+    """
+    chosen = path or env_example_setting or ".env.example"
+    if fallback and not (path or env_example_setting) and not Path(chosen).is_file():
+        return fallback
+    return chosen

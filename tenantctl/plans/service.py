@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
@@ -41,11 +41,11 @@ async def list_plans(session: AsyncSession, *, include_archived: bool = True) ->
 async def get_plan(session: AsyncSession, name: str) -> TenantSubscriptionPlan:
     """The plan called `name` (case-insensitive), or NotFound with a suggestion."""
     wanted = name.strip().lower()
-    plans = await list_plans(session)
-    for plan in plans:
-        if plan.name.lower() == wanted:
-            return plan
-    raise NotFound(f"no plan {name!r}{suggest(wanted, [p.name for p in plans])}")
+    plan = await session.scalar(select(TenantSubscriptionPlan).where(func.lower(TenantSubscriptionPlan.name) == wanted))
+    if plan is None:
+        names = list((await session.scalars(select(TenantSubscriptionPlan.name))).all())
+        raise NotFound(f"no plan {name!r}{suggest(wanted, names)}")
+    return plan
 
 
 async def get_feature(session: AsyncSession, key: str) -> Feature:
@@ -228,8 +228,7 @@ async def seed_plans(session: AsyncSession, *, plans: list[dict[str, Any]], acto
             report.created.append(name)
         else:
             plan = await edit_plan(session, name=name, actor=actor, **spec)
-            for grant in (await session.scalars(select(PlanFeatureGrant).where(PlanFeatureGrant.plan_tier_id == plan.id))).all():
-                await session.delete(grant)
+            await session.execute(delete(PlanFeatureGrant).where(PlanFeatureGrant.plan_tier_id == plan.id))
             report.reset.append(name)
         for key, grant in features.items():
             if key not in known:
