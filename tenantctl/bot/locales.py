@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LANGUAGES = ("ru", "en", "fa")
+from tenantctl.tenants.service import LANGUAGES
 DEFAULT_LANGUAGE = "en"
 LANGUAGE_NAMES = {"ru": "Русский", "en": "English", "fa": "فارسی"}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,15 +33,10 @@ from tenantctl.core.crypto import constant_time_equal
 from tenantctl.core.errors import ConfigError
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.tenants.models import Bot as BotRow
+from tenantctl.tenants.telegram import scrub_tokens
 
 log = logging.getLogger(__name__)
-_TOKEN = re.compile(r"\d{5,12}:[A-Za-z0-9_-]{30,50}")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def scrub(text: str) -> str:
-    """Text with anything that looks like a bot token masked."""
-    return _TOKEN.sub("***", text)
 
 
 @dataclass(frozen=True)
@@ -55,8 +49,8 @@ class BotInfo:
     default_language: str
     support_username: str | None
     owner_telegram_id: int | None
-    webhook_secret: str
-    token_fingerprint: str
+    webhook_secret: str = field(repr=False)
+    token_fingerprint: str = field(repr=False)
 
 
 @dataclass
@@ -81,7 +75,7 @@ def _info(row: BotRow) -> BotInfo:
 
 async def _on_error(event: ErrorEvent, lang: str = "en") -> None:
     """An unexpected failure: logged (tokens masked), the user told to try again."""
-    log.error("update %s failed: %s", event.update.update_id, scrub(f"{type(event.exception).__name__}: {event.exception}"))
+    log.error("update %s failed: %s", event.update.update_id, scrub_tokens(f"{type(event.exception).__name__}: {event.exception}"))
     message = event.update.message or (event.update.callback_query.message if event.update.callback_query else None)
     if message is not None:
         try:
@@ -179,7 +173,7 @@ class Runner:
                 if master is not None:
                     await renewals.deliver(master.bot, self.app)
             except Exception as exc:  # keep supervising whatever one round hit
-                log.error("supervisor round failed: %s", scrub(f"{type(exc).__name__}: {exc}"))
+                log.error("supervisor round failed: %s", scrub_tokens(f"{type(exc).__name__}: {exc}"))
 
     async def sync(self) -> None:
         """Make the running bots match the active rows of the bots table."""
@@ -212,7 +206,7 @@ class Runner:
                                           allowed_updates=self._allowed(info))
             log.info("bot %s (%s) started (webhook)", info.id, info.name)
         except TelegramAPIError as exc:
-            log.error("bot %s: setWebhook failed: %s", info.id, scrub(str(exc)))
+            log.error("bot %s: setWebhook failed: %s", info.id, scrub_tokens(str(exc)))
 
     async def _stop_bot(self, bot_id: int, *, shutdown: bool = False) -> None:
         running = self.bots.pop(bot_id)
@@ -225,7 +219,7 @@ class Runner:
             try:
                 await running.bot.delete_webhook()
             except TelegramAPIError as exc:
-                log.warning("bot %s: deleteWebhook failed: %s", bot_id, scrub(str(exc)))
+                log.warning("bot %s: deleteWebhook failed: %s", bot_id, scrub_tokens(str(exc)))
         await running.bot.session.close()
         log.info("bot %s (%s) stopped", bot_id, running.info.name)
 
@@ -261,7 +255,7 @@ class Runner:
                     await asyncio.sleep(60)
                     continue
                 except (TelegramAPIError, OSError, asyncio.TimeoutError) as exc:
-                    log.warning("bot %s: getUpdates failed: %s", running.info.id, scrub(f"{type(exc).__name__}: {exc}"))
+                    log.warning("bot %s: getUpdates failed: %s", running.info.id, scrub_tokens(f"{type(exc).__name__}: {exc}"))
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30)
                     continue

@@ -46,6 +46,8 @@ from typing import Any
 from tenantctl.core.errors import NotFound
 from tenantctl.flags.envfile import EnvEntry, EnvWarning, ParsedEnv, parse_env_file
 
+SUPPORT_CONTACT_MODES = frozenset({"contact", "both"})  # support_tickets values that offer a contact
+
 FEATURE_FLAG_PATTERNS: dict[str, str] = {
     # Payment gateways
     "YOOKASSA_ENABLED": "yookassa",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tenantctl.core.errors import Invalid
 
-TOKEN_RE = re.compile(r"^\d{5,12}:[A-Za-z0-9_-]{30,50}$")
+TOKEN_RE = re.compile(r"\d{5,12}:[A-Za-z0-9_-]{30,50}")
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,10 @@ def validate_token_format(token: str) -> str:
     return token
 
 
-def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "***").replace(token.split(":", 1)[-1], "***")
+def scrub_tokens(text: str, token: str | None = None) -> str:
+    """Text with anything that looks like a bot token (and `token`'s secret half, if given) masked."""
+    text = TOKEN_RE.sub("***", text)
+    return text.replace(token.split(":", 1)[-1], "***") if token else text
 
 
 async def get_me(api_server: str, token: str, *, timeout: float = 10) -> BotIdentity:
@@ -54,11 +56,11 @@ async def get_me(api_server: str, token: str, *, timeout: float = 10) -> BotIden
     except asyncio.TimeoutError:
         raise Invalid(f"the Bot API at {server} did not answer getMe within {timeout:g}s") from None
     except aiohttp.ClientError as exc:
-        reason = _scrub(str(exc) or type(exc).__name__, token)
+        reason = scrub_tokens(str(exc) or type(exc).__name__, token)
         raise Invalid(f"cannot reach the Bot API at {server}: {reason}") from None
     if not isinstance(body, dict):
         raise Invalid(f"the Bot API at {server} answered getMe with HTTP {status} and no JSON")
-    description = _scrub(str(body.get("description") or ""), token)
+    description = scrub_tokens(str(body.get("description") or ""), token)
     if status == 401:
         raise Invalid("Telegram rejected the token (getMe: Unauthorized)")
     if status == 404:

@@ -103,3 +103,32 @@ async def test_racing_completions_make_one_tenant(bot_app: App, runner: Runner, 
             session, registration_id=draft.id, method=reg.STARS, external_id="stx-other", amount=payment.amount,
             currency="XTR", box=bot_app.secret_box, actor="test")
         assert again.provisioned is None and again.refund_due
+
+
+async def test_tenant_bot_shows_its_support_contact_only_when_its_support_mode_offers_one(
+    bot_app: App, runner: Runner, fake: FakeTelegram
+) -> None:
+    from tenantctl.flags.models import Feature
+    from tenantctl.tenants.overrides import set_override
+    from tenantctl.tenants.service import provision_tenant
+    from tenantctl.tenants.telegram import BotIdentity
+
+    tenant = fake.add_bot(username="help_vpn_bot", first_name="Help VPN")
+    async with bot_app.unit_of_work() as session:
+        session.add(Feature(key="support_tickets", env_key="SUPPORT_SYSTEM_MODE", category="support", kind="mode",
+                            allowed_values=["tickets", "contact", "both"], default_enabled=True, default_value="both"))
+        await session.flush()
+        result = await provision_tenant(session, name="Help VPN", token=tenant.token, owner_telegram_id=USER, plan="basic",
+                                        box=bot_app.secret_box, actor="test", language="en", support_username="@help_desk",
+                                        identity=BotIdentity(tenant.id, tenant.username, tenant.first_name))
+    runner.nudge()
+    chat = Chat(tenant)
+    greeting = await chat.send("/start", "Welcome to Help VPN!")
+    assert "Support: @help_desk" in greeting.params["text"]
+
+    async with bot_app.unit_of_work() as session:  # tickets only: no contact line
+        await set_override(session, bot_id=result.bot.id, feature="support_tickets", enabled=None, value="tickets",
+                           reason="tickets only", actor="test")
+    runner.gate.invalidate(result.bot.id)
+    greeting = await chat.send("/start", "Welcome to Help VPN!")
+    assert "Support" not in greeting.params["text"]

@@ -28,7 +28,7 @@ from tenantctl.core.app import App
 from tenantctl.core.errors import Invalid, TenantctlError
 from tenantctl.core.money import format_money, normalize_digits
 from tenantctl.plans.models import TenantSubscriptionPlan
-from tenantctl.tenants.telegram import get_me
+from tenantctl.tenants.telegram import get_me, scrub_tokens
 
 log = logging.getLogger(__name__)
 router = Routes("registration")
@@ -443,7 +443,7 @@ async def receipt(message: Message, bot: Bot, session: AsyncSession, lang: str, 
                 else:
                     await bot.send_message(admin_id, text, reply_markup=keyboard)
             except TelegramAPIError as exc:  # an admin who never opened the bot
-                log.warning("cannot send receipt %s to admin %s: %s", payment.id, admin_id, exc)
+                log.warning("cannot send receipt %s to admin %s: %s", payment.id, admin_id, scrub_tokens(str(exc)))
 
     after_commit.append(notify)
 

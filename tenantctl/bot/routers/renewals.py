@@ -22,6 +22,7 @@ from tenantctl.core.db import utcnow
 from tenantctl.core.errors import TenantctlError
 from tenantctl.core.money import kopeks_to_stars
 from tenantctl.tenants.models import Bot
+from tenantctl.tenants.telegram import scrub_tokens
 
 log = logging.getLogger(__name__)
 router = Routes("renewals")
@@ -39,7 +40,7 @@ async def deliver(bot: Client, app: App) -> None:
                                        description=t(lang, "renewal_description", name=tenant.name),
                                        prices=[LabeledPrice(label=title, amount=stars)])
             except TelegramAPIError as exc:
-                log.warning("renewal invoice %s for bot %s not sent: %s", payment.id, tenant.id, exc)
+                log.warning("renewal invoice %s for bot %s not sent: %s", payment.id, tenant.id, scrub_tokens(str(exc)))
                 continue
             await billing.mark_invoice_sent(session, payment_id=payment.id, now=utcnow())
         for tenant, subscription in await billing.expired_to_notify(session):
@@ -48,7 +49,7 @@ async def deliver(bot: Client, app: App) -> None:
             try:
                 await bot.send_message(tenant.owner_telegram_id, t(lang, "expired_notice", name=tenant.name, date=date))
             except TelegramAPIError as exc:
-                log.warning("expiry notice for bot %s not sent: %s", tenant.id, exc)
+                log.warning("expiry notice for bot %s not sent: %s", tenant.id, scrub_tokens(str(exc)))
                 continue
             await billing.mark_expiry_notified(session, bot_id=tenant.id, actor="bot:renewals")
 
