@@ -198,23 +198,44 @@ async def master_cards(session: AsyncSession) -> list[TenantPaymentCard]:
     )).all())
 
 
+@dataclass(frozen=True)
+class PaymentOptions:
+    """How a registration's activation fee can be paid: waived, or Stars and (with a master card) card."""
+
+    waived: bool
+    fee_kopeks: int
+    stars: int
+    card: bool
+
+
+async def payment_options(session: AsyncSession, *, draft: TenantRegistration, telegram_user_id: int,
+                          settings: Settings) -> PaymentOptions:
+    """What the payment step offers: a master admin, or a plan without a fee, pays nothing."""
+    fee = draft.fee_kopeks or 0
+    return PaymentOptions(
+        waived=telegram_user_id in settings.master_admin_ids or fee == 0,
+        fee_kopeks=fee,
+        stars=kopeks_to_stars(fee, settings.stars_rate_kopeks) if fee else 0,
+        card=bool(await master_cards(session)),
+    )
+
+
 async def choose_payment(session: AsyncSession, *, registration_id: int, telegram_user_id: int, method: str,
                          settings: Settings) -> PlatformPayment:
-    """Pick the payment method and (re)write the pending activation payment for it.
+    """Pick one of the `payment_options` and (re)write the pending activation payment for it.
 
-    Stars are whole Stars converted at STARS_RATE_KOPEKS; a card payment is in kopeks; a master
-    admin, or a plan without a fee, gets the fee waived (amount 0).
+    Stars are whole Stars converted at STARS_RATE_KOPEKS; a card payment is in kopeks.
     """
     draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="payment_method")
-    waived = telegram_user_id in settings.master_admin_ids or draft.fee_kopeks == 0
-    if waived:
+    options = await payment_options(session, draft=draft, telegram_user_id=telegram_user_id, settings=settings)
+    if options.waived:
         method, amount, currency = WAIVED, 0, "RUB"
     elif method == STARS:
-        amount, currency = kopeks_to_stars(draft.fee_kopeks, settings.stars_rate_kopeks), "XTR"
+        amount, currency = options.stars, "XTR"
     elif method == CARD:
-        if not await master_cards(session):
+        if not options.card:
             raise Invalid("card_unavailable")
-        amount, currency = draft.fee_kopeks, "RUB"
+        amount, currency = options.fee_kopeks, "RUB"
     else:
         raise Invalid("method_unknown")
     payment = await pending_payment(session, registration_id=draft.id)

@@ -189,6 +189,11 @@ async def mark_invoice_sent(session: AsyncSession, *, payment_id: int, now: date
     await session.execute(update(PlatformPayment).where(PlatformPayment.id == payment_id).values(invoice_sent_at=now))
 
 
+def renewal_stars(payment: PlatformPayment, settings: Settings) -> int:
+    """The renewal's price in whole Stars, at STARS_RATE_KOPEKS."""
+    return kopeks_to_stars(payment.amount, settings.stars_rate_kopeks)
+
+
 async def check_renewal_payable(session: AsyncSession, *, payment_id: int, telegram_user_id: int, stars: int,
                                 settings: Settings) -> PlatformPayment:
     """For pre-checkout: the renewal is still pending, the payer owns the bot, the amount matches."""
@@ -196,7 +201,7 @@ async def check_renewal_payable(session: AsyncSession, *, payment_id: int, teleg
                                  .where(PlatformPayment.id == payment_id))).first()
     if row is None or row[0].purpose != "renewal" or row[0].status != "pending" or row[1].owner_telegram_id != telegram_user_id:
         raise Conflict("not_payable")
-    if kopeks_to_stars(row[0].amount, settings.stars_rate_kopeks) != stars:
+    if renewal_stars(row[0], settings) != stars:
         raise Conflict("not_payable")
     return row[0]
 

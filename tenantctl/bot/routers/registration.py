@@ -107,14 +107,14 @@ async def prompt(bot: Bot, chat_id: int, draft: TenantRegistration, *, session: 
         buttons = [[(f"{n}. {o.plan.display_name}", f"reg:plan:{o.plan.id}")] for n, o in enumerate(offers, 1)]
         await bot.send_message(chat_id, "\n".join(lines), reply_markup=_kb(*buttons, _nav(lang)))
     elif draft.step == "payment_method":
-        if user_id in settings.master_admin_ids or not draft.fee_kopeks:
+        options = await reg.payment_options(session, draft=draft, telegram_user_id=user_id, settings=settings)
+        if options.waived:
             await bot.send_message(chat_id, t(lang, "ask_method_waived"), reply_markup=_kb([(t(lang, "btn_waived"), "reg:pay:waived")], _nav(lang)))
             return
-        stars = format_money(reg.kopeks_to_stars(draft.fee_kopeks, settings.stars_rate_kopeks), "XTR")
-        methods = [[(t(lang, "btn_stars", amount=stars), "reg:pay:stars")]]
-        if await reg.master_cards(session):
-            methods.append([(t(lang, "btn_card", amount=format_money(draft.fee_kopeks)), "reg:pay:card")])
-        await bot.send_message(chat_id, t(lang, "ask_method", fee=format_money(draft.fee_kopeks)), reply_markup=_kb(*methods, _nav(lang)))
+        methods = [[(t(lang, "btn_stars", amount=format_money(options.stars, "XTR")), "reg:pay:stars")]]
+        if options.card:
+            methods.append([(t(lang, "btn_card", amount=format_money(options.fee_kopeks)), "reg:pay:card")])
+        await bot.send_message(chat_id, t(lang, "ask_method", fee=format_money(options.fee_kopeks)), reply_markup=_kb(*methods, _nav(lang)))
     elif draft.step == "confirm":
         payment = await reg.pending_payment(session, registration_id=draft.id)
         plan = await session.get(TenantSubscriptionPlan, draft.plan_tier_id)
@@ -136,7 +136,11 @@ async def _ask_payment(bot: Bot, chat_id: int, draft: TenantRegistration, *, ses
                                prices=[LabeledPrice(label=title, amount=payment.amount)])
         await bot.send_message(chat_id, t(lang, "pay_invoice"), reply_markup=_kb(_nav(lang)))
     else:
-        card = (await reg.master_cards(session))[0]
+        cards = await reg.master_cards(session)
+        if not cards:  # the card was withdrawn after the user chose it
+            await bot.send_message(chat_id, error_text(lang, Invalid("card_unavailable")), reply_markup=_kb(_nav(lang)))
+            return
+        card = cards[0]
         bank = f", {card.bank_name}" if card.bank_name else ""
         text = t(lang, "card_instructions", amount=format_money(payment.amount), card=card.card_number, holder=card.holder_name, bank=bank)
         await bot.send_message(chat_id, text, reply_markup=_kb(_nav(lang)))

@@ -20,7 +20,6 @@ from tenantctl.bot.middlewares import AfterCommit
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import TenantctlError
-from tenantctl.core.money import kopeks_to_stars
 from tenantctl.tenants.models import Bot
 from tenantctl.tenants.telegram import scrub_tokens
 
@@ -29,28 +28,35 @@ router = Routes("renewals")
 
 
 async def deliver(bot: Client, app: App) -> None:
-    """Send every not-yet-invoiced renewal as a Stars invoice, and tell owners of expired tenants."""
+    """Send every not-yet-invoiced renewal as a Stars invoice, and tell owners of expired tenants.
+
+    The lists are read in one short transaction; each item is marked in its own after it was sent,
+    so no transaction stays open across Telegram calls and a failure never re-sends what went out.
+    """
     async with app.unit_of_work() as session:
-        for payment, tenant in await billing.renewals_to_invoice(session):
-            lang = tenant.default_language
-            stars = kopeks_to_stars(payment.amount, app.settings.stars_rate_kopeks)
-            title = t(lang, "renewal_title")
-            try:
-                await bot.send_invoice(tenant.owner_telegram_id, title=title, payload=f"ren:{payment.id}", currency="XTR",
-                                       description=t(lang, "renewal_description", name=tenant.name),
-                                       prices=[LabeledPrice(label=title, amount=stars)])
-            except TelegramAPIError as exc:
-                log.warning("renewal invoice %s for bot %s not sent: %s", payment.id, tenant.id, scrub_tokens(str(exc)))
-                continue
+        invoices = await billing.renewals_to_invoice(session)
+        expired = await billing.expired_to_notify(session)
+    for payment, tenant in invoices:
+        lang = tenant.default_language
+        title = t(lang, "renewal_title")
+        try:
+            await bot.send_invoice(tenant.owner_telegram_id, title=title, payload=f"ren:{payment.id}", currency="XTR",
+                                   description=t(lang, "renewal_description", name=tenant.name),
+                                   prices=[LabeledPrice(label=title, amount=billing.renewal_stars(payment, app.settings))])
+        except TelegramAPIError as exc:
+            log.warning("renewal invoice %s for bot %s not sent: %s", payment.id, tenant.id, scrub_tokens(str(exc)))
+            continue
+        async with app.unit_of_work() as session:
             await billing.mark_invoice_sent(session, payment_id=payment.id, now=utcnow())
-        for tenant, subscription in await billing.expired_to_notify(session):
-            lang = tenant.default_language
-            date = subscription.end_date.date().isoformat() if subscription.end_date else "-"
-            try:
-                await bot.send_message(tenant.owner_telegram_id, t(lang, "expired_notice", name=tenant.name, date=date))
-            except TelegramAPIError as exc:
-                log.warning("expiry notice for bot %s not sent: %s", tenant.id, scrub_tokens(str(exc)))
-                continue
+    for tenant, subscription in expired:
+        lang = tenant.default_language
+        date = subscription.end_date.date().isoformat() if subscription.end_date else "-"
+        try:
+            await bot.send_message(tenant.owner_telegram_id, t(lang, "expired_notice", name=tenant.name, date=date))
+        except TelegramAPIError as exc:
+            log.warning("expiry notice for bot %s not sent: %s", tenant.id, scrub_tokens(str(exc)))
+            continue
+        async with app.unit_of_work() as session:
             await billing.mark_expiry_notified(session, bot_id=tenant.id, actor="bot:renewals")
 
 
