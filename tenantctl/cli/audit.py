@@ -7,22 +7,9 @@ from typing import Optional
 
 import typer
 
-from tenantctl.cli.common import console, print_json, run_tx
+from tenantctl.cli.common import console, parse_when, print_json, run_tx
 
 app = typer.Typer(help="The append-only audit log of every change.", no_args_is_help=True)
-
-
-def parse_when(text: str):
-    """A date (2026-11-27) or ISO time, as aware UTC."""
-    from datetime import datetime, timezone
-
-    from tenantctl.core.errors import Invalid
-
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise Invalid(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def describe_change(before, after) -> str:

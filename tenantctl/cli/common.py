@@ -90,3 +90,35 @@ def print_json(data: Any) -> None:
     """Machine-readable output on stdout."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
+
+def parse_when(text: str):
+    """A date (2026-11-27) or ISO time, as aware UTC."""
+    from datetime import datetime, timezone
+
+    from tenantctl.core.errors import Invalid
+
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise Invalid(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def parse_config_options(config_json: str | None, set_items: list[str]) -> dict[str, Any]:
+    """--config JSON and --set KEY=VALUE pairs as one dict (values typed like .env defaults)."""
+    from tenantctl.flags.catalogue import coerce_value
+
+    config: dict[str, Any] = {}
+    if config_json:
+        try:
+            config = json.loads(config_json)
+        except json.JSONDecodeError as exc:
+            fail(f"--config is not valid JSON: {exc.msg} at position {exc.pos}")
+        if not isinstance(config, dict):
+            fail("--config must be a JSON object")
+    for item in set_items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--set {item!r}: use KEY=VALUE")
+        config[key.strip()] = coerce_value(raw)
+    return config

@@ -128,8 +128,7 @@ def list_(
 @app.command()
 def show(key: str = typer.Argument(..., help="Feature key, e.g. yookassa."), as_json: bool = typer.Option(False, "--json")) -> None:
     """One stored feature: its defaults, config template and secret keys."""
-    from tenantctl.flags.service import feature_as_dict
-    from tenantctl.plans.service import get_feature
+    from tenantctl.flags.service import feature_as_dict, get_feature
 
     async def work(session, _app):
         return feature_as_dict(await get_feature(session, key))

@@ -6,9 +6,7 @@ from typing import Optional
 
 import typer
 
-from tenantctl.cli.audit import parse_when
-from tenantctl.cli.common import actor, console, fail, print_json, run_tx
-from tenantctl.cli.plans import parse_config_options
+from tenantctl.cli.common import actor, console, fail, parse_config_options, parse_when, print_json, run_tx
 
 
 def features(

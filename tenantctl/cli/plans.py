@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from tenantctl.cli.common import actor, console, fail, or_fail, print_json, run_tx
+from tenantctl.cli.common import actor, console, fail, or_fail, parse_config_options, print_json, run_tx
 
 app = typer.Typer(help="Tenant subscription plans (starter / growth / enterprise) and their feature grants.", no_args_is_help=True)
 
@@ -173,26 +173,6 @@ def archive(plan: str) -> None:
         return (await archive_plan(session, name=plan, actor=actor())).name
 
     console.print(f"archived plan {run_tx(work)}", highlight=False)
-
-
-def parse_config_options(config_json: Optional[str], set_items: list[str]) -> dict[str, Any]:
-    """--config JSON and --set KEY=VALUE pairs as one dict (values typed like .env defaults)."""
-    from tenantctl.flags.catalogue import coerce_value
-
-    config: dict[str, Any] = {}
-    if config_json:
-        try:
-            config = json.loads(config_json)
-        except json.JSONDecodeError as exc:
-            fail(f"--config is not valid JSON: {exc.msg} at position {exc.pos}")
-        if not isinstance(config, dict):
-            fail("--config must be a JSON object")
-    for item in set_items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            fail(f"--set {item!r}: use KEY=VALUE")
-        config[key.strip()] = coerce_value(raw)
-    return config
 
 
 @app.command()

@@ -141,12 +141,14 @@ def set_plan(bot: str = BOT_ARG, plan: str = typer.Argument(..., help="The new p
     """Move a tenant to another plan; its features follow in the same transaction."""
     from tenantctl.plans.service import change_tenant_plan
 
-    async def call(session, found, _app):
-        await change_tenant_plan(session, bot_id=found.id, plan=plan, actor=actor())
-        return found.name
+    from tenantctl.plans.models import TenantSubscriptionPlan
 
-    name = _in_tenant(bot, call)
-    console.print(f"{name} is on plan {plan.strip().lower()}; its features follow", highlight=False)
+    async def call(session, found, _app):
+        subscription = await change_tenant_plan(session, bot_id=found.id, plan=plan, actor=actor())
+        return found.name, (await session.get(TenantSubscriptionPlan, subscription.plan_tier_id)).name
+
+    name, plan_name = _in_tenant(bot, call)
+    console.print(f"{name} is on plan {plan_name}; its features follow", highlight=False)
 
 
 def _lifecycle(bot: str, action: str) -> None:

@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
+from tenantctl.core.errors import Invalid, NotFound
 from tenantctl.flags.models import Feature
 from tenantctl.flags.resolution import recompute_flags
+from tenantctl.tenants.lookup import suggest
 
 if TYPE_CHECKING:
     from tenantctl.flags.catalogue import Catalogue, FeatureSpec
@@ -125,3 +127,38 @@ def env_example_path(path: str | None, env_example_setting: str | None, *, fallb
     if fallback and not (path or env_example_setting) and not Path(chosen).is_file():
         return fallback
     return chosen
+
+
+async def get_feature(session: AsyncSession, key: str) -> Feature:
+    """The catalogue feature `key`, or NotFound with a suggestion."""
+    feature = await session.get(Feature, key.strip().lower())
+    if feature is None:
+        keys = list((await session.scalars(select(Feature.key))).all())
+        hint = suggest(key.lower(), keys) or ("" if keys else " (the catalogue is empty: run `tenantctl flags sync`)")
+        raise NotFound(f"no feature {key!r}{hint}")
+    return feature
+
+
+def validate_config_override(feature: Feature, config: dict[str, Any]) -> dict[str, Any]:
+    """Check a config override against the feature's template: unknown keys are an error."""
+    if not isinstance(config, dict):
+        raise Invalid("a config override must be a JSON object")
+    unknown = sorted(set(config) - set(feature.config_keys))
+    if unknown:
+        allowed = ", ".join(feature.config_keys) or "none"
+        raise Invalid(f"{feature.key} has no config key(s) {', '.join(unknown)}; allowed: {allowed}")
+    secret = sorted(set(config) & set(feature.secret_keys))
+    if secret:
+        raise Invalid(f"{', '.join(secret)} is secret: each tenant sets its own, it is never granted")
+    return config
+
+
+def validate_mode_value(feature: Feature, value: str | None) -> str | None:
+    """A mode feature's value must be one of its allowed values; switches take none."""
+    if value is None:
+        return None
+    if feature.kind != "mode":
+        raise Invalid(f"{feature.key} is a switch: it takes no --value")
+    if feature.allowed_values and value not in feature.allowed_values:
+        raise Invalid(f"{feature.key} takes one of {', '.join(feature.allowed_values)}, not {value!r}")
+    return value

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.audit.service import record
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.flags.models import Feature
+from tenantctl.flags.service import get_feature, validate_config_override, validate_mode_value
 from tenantctl.flags.resolution import mode_is_on, recompute_flags
 from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
 from tenantctl.tenants.lookup import suggest
@@ -46,16 +47,6 @@ async def get_plan(session: AsyncSession, name: str) -> TenantSubscriptionPlan:
         names = list((await session.scalars(select(TenantSubscriptionPlan.name))).all())
         raise NotFound(f"no plan {name!r}{suggest(wanted, names)}")
     return plan
-
-
-async def get_feature(session: AsyncSession, key: str) -> Feature:
-    """The catalogue feature `key`, or NotFound with a suggestion."""
-    feature = await session.get(Feature, key.strip().lower())
-    if feature is None:
-        keys = list((await session.scalars(select(Feature.key))).all())
-        hint = suggest(key.lower(), keys) or ("" if keys else " (the catalogue is empty: run `tenantctl flags sync`)")
-        raise NotFound(f"no feature {key!r}{hint}")
-    return feature
 
 
 def _check_plan_fields(changes: dict[str, Any]) -> None:
@@ -104,31 +95,6 @@ async def edit_plan(session: AsyncSession, *, name: str, actor: str, **changes: 
 async def archive_plan(session: AsyncSession, *, name: str, actor: str) -> TenantSubscriptionPlan:
     """Hide a plan from new registrations; tenants already on it stay."""
     return await edit_plan(session, name=name, actor=actor, is_active=False)
-
-
-def validate_config_override(feature: Feature, config: dict[str, Any]) -> dict[str, Any]:
-    """Check a config override against the feature's template: unknown keys are an error."""
-    if not isinstance(config, dict):
-        raise Invalid("a config override must be a JSON object")
-    unknown = sorted(set(config) - set(feature.config_keys))
-    if unknown:
-        allowed = ", ".join(feature.config_keys) or "none"
-        raise Invalid(f"{feature.key} has no config key(s) {', '.join(unknown)}; allowed: {allowed}")
-    secret = sorted(set(config) & set(feature.secret_keys))
-    if secret:
-        raise Invalid(f"{', '.join(secret)} is secret: each tenant sets its own, it is never granted")
-    return config
-
-
-def validate_mode_value(feature: Feature, value: str | None) -> str | None:
-    """A mode feature's value must be one of its allowed values; switches take none."""
-    if value is None:
-        return None
-    if feature.kind != "mode":
-        raise Invalid(f"{feature.key} is a switch: it takes no --value")
-    if feature.allowed_values and value not in feature.allowed_values:
-        raise Invalid(f"{feature.key} takes one of {', '.join(feature.allowed_values)}, not {value!r}")
-    return value
 
 
 async def set_grant(

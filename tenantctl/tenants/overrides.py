@@ -11,7 +11,7 @@ from tenantctl.audit.service import record
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Invalid, NotFound
 from tenantctl.flags.resolution import mode_is_on, override_as_dict, recompute_flags
-from tenantctl.plans.service import get_feature, validate_config_override, validate_mode_value
+from tenantctl.flags.service import get_feature, validate_config_override, validate_mode_value
 from tenantctl.tenants.models import TenantFeatureOverride
 
 
