@@ -245,6 +245,8 @@ async def choose_payment(session: AsyncSession, *, registration_id: int, telegra
     payment.method, payment.amount, payment.currency = method, amount, currency
     draft.payment_method, draft.step = method, "confirm"
     await session.flush()
+    await record(session, actor=f"tg:{telegram_user_id}", action="registration.payment_method", entity=f"registration:{draft.id}",
+                 after={"method": method, "amount": amount, "currency": currency})
     return payment
 
 
@@ -298,6 +300,8 @@ async def cancel(session: AsyncSession, *, telegram_user_id: int) -> TenantRegis
     )
     draft.status, draft.token_encrypted = "cancelled", None
     await session.flush()
+    await record(session, actor=f"tg:{telegram_user_id}", action="registration.cancel", entity=f"registration:{draft.id}",
+                 after={"step": draft.step, "bot_name": draft.bot_name})
     return draft
 
 
@@ -411,6 +415,8 @@ async def submit_receipt(session: AsyncSession, *, registration_id: int, telegra
     payment.receipt = {"photo_file_id": photo_file_id} if photo_file_id else {"text": text.strip()[:2000]}
     registration.status, registration.step = "awaiting_review", "review"
     await session.flush()
+    await record(session, actor=f"tg:{telegram_user_id}", action="registration.receipt", entity=f"registration:{registration_id}",
+                 after={"payment_id": payment.id, "amount": payment.amount, "receipt": "photo" if photo_file_id else "text"})
     return payment
 
 
