@@ -40,3 +40,14 @@ class Routes:
         for kind, filters, handler in self._entries:
             getattr(router, kind).register(handler, *filters)
         return router
+
+
+def queue_refund(after_commit: list[Callable[[], Any]], *, bot: Any, message: Any, text: str) -> None:
+    """After the commit, refund the message's Stars payment in full and tell the payer `text`."""
+    charge_id = message.successful_payment.telegram_payment_charge_id
+
+    async def refund() -> None:
+        await bot.refund_star_payment(message.from_user.id, charge_id)
+        await message.answer(text)
+
+    after_commit.append(refund)

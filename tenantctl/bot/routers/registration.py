@@ -19,7 +19,7 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.bot.routers import Routes
+from tenantctl.bot.routers import Routes, queue_refund
 from tenantctl.billing import registration as reg
 from tenantctl.billing.models import TenantRegistration
 from tenantctl.bot.locales import LANGUAGE_NAMES, LANGUAGES, error_text, t
@@ -244,11 +244,6 @@ async def paid(message: Message, bot: Bot, session: AsyncSession, lang: str, app
                after_commit: AfterCommit, runner: Any = None) -> None:
     """Stars arrived: complete the registration once, keyed on telegram_payment_charge_id."""
     payment = message.successful_payment
-
-    async def refund() -> None:
-        await bot.refund_star_payment(message.from_user.id, payment.telegram_payment_charge_id)
-        await message.answer(t(lang, "refunded"))
-
     try:  # a savepoint: if completion is refused now, nothing of it stays and the Stars go back
         async with session.begin_nested():
             completion = await reg.complete_paid_registration(
@@ -257,16 +252,10 @@ async def paid(message: Message, bot: Bot, session: AsyncSession, lang: str, app
                 box=app.secret_box, actor=_actor(message.from_user.id))
     except TenantctlError as exc:
         log.warning("paid registration %s refused (%s): refunding", payment.invoice_payload, exc)
-        reason = error_text(lang, exc)
-
-        async def refund_refused() -> None:
-            await bot.refund_star_payment(message.from_user.id, payment.telegram_payment_charge_id)
-            await message.answer(t(lang, "refunded_refused", reason=reason))
-
-        after_commit.append(refund_refused)
+        queue_refund(after_commit, bot=bot, message=message, text=t(lang, "refunded_refused", reason=error_text(lang, exc)))
         return
     if completion.refund_due:
-        after_commit.append(refund)
+        queue_refund(after_commit, bot=bot, message=message, text=t(lang, "refunded"))
         return
     _after_completion(after_commit, bot=bot, dispatcher=dispatcher, runner=runner, completion=completion, lang=lang)
 

@@ -13,7 +13,7 @@ from aiogram.filters import Command
 from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.bot.routers import Routes
+from tenantctl.bot.routers import Routes, queue_refund
 from tenantctl.billing import service as billing
 from tenantctl.bot.locales import error_text, t
 from tenantctl.bot.middlewares import AfterCommit
@@ -92,13 +92,7 @@ async def paid(message: Message, bot: Client, session: AsyncSession, lang: str, 
                                                charge_id=payment.telegram_payment_charge_id, actor=f"tg:{message.from_user.id}")
     except TenantctlError as exc:
         log.warning("paid renewal %s refused (%s): refunding", payment.invoice_payload, exc)
-        reason = error_text(lang, exc)
-
-        async def refund() -> None:
-            await bot.refund_star_payment(message.from_user.id, payment.telegram_payment_charge_id)
-            await message.answer(t(lang, "refunded_refused", reason=reason))
-
-        after_commit.append(refund)
+        queue_refund(after_commit, bot=bot, message=message, text=t(lang, "refunded_refused", reason=error_text(lang, exc)))
         return
     tenant = await session.get(Bot, result.subscription.bot_id)
     await message.answer(t(lang, "renewal_paid", name=tenant.name, date=result.subscription.end_date.date().isoformat()))
