@@ -24,7 +24,8 @@ from tenantctl.bot.runner import Runner
 from tenantctl.core.app import App
 from tenantctl.core.settings import Settings
 from tenantctl.plans.service import create_plan
-from tenantctl.tenants.service import provision_tenant, register_master
+from tenantctl.tenants.master import register_master
+from tenantctl.tenants.service import provision_tenant
 from tenantctl.tenants.telegram import BotIdentity
 from tenantctl.testing.fake_telegram import FakeTelegram
 

@@ -32,7 +32,7 @@ from tenantctl.core.migrate import upgrade
 from tenantctl.core.settings import Settings
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.flags.models import BotFeatureFlag, Feature
-from tenantctl.flags.resolution import recompute_flags
+from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.plans.service import create_plan, set_grant
 from tenantctl.tenants.models import Bot

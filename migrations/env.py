@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from tenantctl.core.db import create_engine
-from tenantctl.core.models import metadata
+from tenantctl.models import metadata
 from tenantctl.core.settings import Settings
 
 config = context.config

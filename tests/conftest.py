@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from tenantctl.core.app import App
 from tenantctl.core.db import create_engine, mask_url
 from tenantctl.core.migrate import upgrade
-from tenantctl.core.models import metadata
 from tenantctl.core.settings import Settings
+from tenantctl.models import metadata
 
 DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 TEST_SECRET_KEY = "x2kyw7PnK5e4qDQpTgg9bS5cjeZ8oRwUpTbnG81cZ8s="

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.core.db import utcnow
+from tenantctl.flags.catalogue import mode_is_on
 from tenantctl.flags.models import Feature
-from tenantctl.flags.resolution import mode_is_on
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.tenants.models import Bot
 

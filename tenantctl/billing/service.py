@@ -1,9 +1,7 @@
-"""The subscription lifecycle: expiry after the grace period, due renewals, override expiry.
+"""Platform payments: renewals falling due, invoiced and paid, manual payments, and the billing tick.
 
 `billing_tick` is safe to run from cron and concurrently: on PostgreSQL it takes a transaction
 advisory lock first and does nothing if another tick holds it (SQLite has one writer anyway).
-Renewal payments themselves are recorded by `tenants.service.record_payment`; the functions at the
-end are what the bot uses to invoice renewals and tell owners about expiry.
 """
 
 from __future__ import annotations
@@ -12,24 +10,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, text, update
+from sqlalchemy import and_, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from tenantctl.audit.models import AuditEntry
 from tenantctl.audit.service import record
-from tenantctl.billing.models import PlatformPayment
-from tenantctl.core.errors import Conflict, NotFound
+from tenantctl.billing.lifecycle import expire_subscriptions
+from tenantctl.billing.models import (
+    PAYMENT_METHODS,
+    STARS,
+    PlatformPayment,
+    pending_renewals,
+)
+from tenantctl.core.dates import add_months
+from tenantctl.core.db import utcnow
+from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.money import kopeks_to_stars
 from tenantctl.core.settings import Settings
-from tenantctl.flags.resolution import expire_overrides, recompute_flags
+from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import TenantSubscription, TenantSubscriptionPlan
 from tenantctl.tenants.models import Bot
-from tenantctl.tenants.service import PaymentResult, record_payment
+from tenantctl.tenants.overrides import expire_overrides
+from tenantctl.tenants.service import get_subscription, get_tenant
 
 BILLING_TICK_LOCK_ID = 0x74656E616E74  # "tenant": the key of pg_try_advisory_xact_lock
-PENDING_METHOD = "manual"  # platform_payments.method is NOT NULL; a due renewal has no method until paid
-STARS = "telegram_stars"
 RENEWABLE_STATUSES = ("active", "expired")  # a cancelled tenant is not invoiced
 
 
@@ -72,36 +75,6 @@ async def billing_tick(session: AsyncSession, *, now: datetime, grace_days: int,
     return report
 
 
-async def expire_subscriptions(session: AsyncSession, *, now: datetime, grace_days: int, actor: str) -> list[dict[str, Any]]:
-    """Active subscriptions past end_date + grace become expired, their bots stopped (status expired), flags off."""
-    cutoff = now - timedelta(days=grace_days)
-    rows = (
-        await session.execute(
-            select(TenantSubscription, Bot)
-            .join(Bot, Bot.id == TenantSubscription.bot_id)
-            .where(TenantSubscription.status == "active", TenantSubscription.end_date < cutoff)
-            .order_by(Bot.id)
-            .with_for_update()
-        )
-    ).all()
-    expired = []
-    for subscription, bot in rows:
-        subscription.status = "expired"
-        before_status = bot.status
-        if bot.status == "active":
-            bot.status = "expired"  # not "suspended": a payment must not lift a manual suspension
-        expired.append({"bot_id": bot.id, "name": bot.name, "end_date": subscription.end_date.isoformat()})
-        await record(
-            session, actor=actor, action="tenant.expired", entity=f"bot:{bot.id}", bot_id=bot.id,
-            before={"subscription": "active", "status": before_status},
-            after={"subscription": "expired", "status": bot.status, "end_date": subscription.end_date.isoformat()},
-        )
-    if expired:
-        await session.flush()
-        await recompute_flags(session, bot_ids=[e["bot_id"] for e in expired], now=now)
-    return expired
-
-
 async def record_due_renewals(session: AsyncSession, *, now: datetime, notice_days: int, actor: str) -> list[dict[str, Any]]:
     """A pending renewal payment per auto-renewing subscription ending within `notice_days`, once per period."""
     already = exists().where(
@@ -139,11 +112,10 @@ async def record_due_renewals(session: AsyncSession, *, now: datetime, notice_da
 
 def pending_renewal(bot: Bot, subscription: TenantSubscription, plan: TenantSubscriptionPlan) -> PlatformPayment:
     """A new pending renewal payment for one month of the tenant's plan, due at its end date."""
-    return PlatformPayment(bot_id=bot.id, purpose="renewal", method=PENDING_METHOD, status="pending",
-                           amount=plan.monthly_price_kopeks, currency="RUB", due_at=subscription.end_date)
+    return PlatformPayment(bot_id=bot.id, purpose="renewal", method=None, status="pending",
+                           amount_minor=plan.monthly_price_kopeks, currency="RUB", due_at=subscription.end_date)
 
 
-# ----- renewals, as the bot sends and takes them -----------------------------------------
 
 
 async def renewals_to_invoice(session: AsyncSession, *, limit: int = 50) -> list[tuple[PlatformPayment, Bot]]:
@@ -151,8 +123,7 @@ async def renewals_to_invoice(session: AsyncSession, *, limit: int = 50) -> list
     rows = await session.execute(
         select(PlatformPayment, Bot).join(Bot, Bot.id == PlatformPayment.bot_id)
         .join(TenantSubscription, TenantSubscription.bot_id == Bot.id)
-        .where(PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending",
-               PlatformPayment.invoice_sent_at.is_(None), Bot.owner_telegram_id.is_not(None),
+        .where(pending_renewals(), PlatformPayment.invoice_sent_at.is_(None), Bot.owner_telegram_id.is_not(None),
                TenantSubscription.status.in_(RENEWABLE_STATUSES))
         .order_by(PlatformPayment.id).limit(limit)
     )
@@ -171,8 +142,7 @@ async def request_renewals(session: AsyncSession, *, owner_telegram_id: int) -> 
     pending = {
         p.bot_id: p
         for p in (await session.scalars(select(PlatformPayment).where(
-            PlatformPayment.bot_id.in_([bot.id for bot, _, _ in rows]),
-            PlatformPayment.purpose == "renewal", PlatformPayment.status == "pending"))).all()
+            pending_renewals(bot_ids=[bot.id for bot, _, _ in rows])))).all()
     }
     for bot, subscription, plan in rows:
         payment = pending.get(bot.id)
@@ -191,7 +161,7 @@ async def mark_invoice_sent(session: AsyncSession, *, payment_id: int, now: date
 
 def renewal_stars(payment: PlatformPayment, settings: Settings) -> int:
     """The renewal's price in whole Stars, at STARS_RATE_KOPEKS."""
-    return kopeks_to_stars(payment.amount, settings.stars_rate_kopeks)
+    return kopeks_to_stars(payment.amount_minor, settings.stars_rate_kopeks)
 
 
 async def check_renewal_payable(session: AsyncSession, *, payment_id: int, telegram_user_id: int, stars: int,
@@ -211,25 +181,75 @@ async def pay_renewal(session: AsyncSession, *, payment_id: int, charge_id: str,
     payment = await session.get(PlatformPayment, payment_id)
     if payment is None or payment.bot_id is None:
         raise NotFound("payment_unknown")
-    return await record_payment(session, bot_id=payment.bot_id, amount_kopeks=payment.amount, method=STARS,
+    return await record_payment(session, bot_id=payment.bot_id, amount_kopeks=payment.amount_minor, method=STARS,
                                 reference=charge_id, actor=actor, payment_id=payment.id)
 
 
-async def expired_to_notify(session: AsyncSession) -> list[tuple[Bot, TenantSubscription]]:
-    """Expired tenants whose owner has not yet been told about this expiry (told after its last `tenant.expired`)."""
-    notice, expiry = aliased(AuditEntry), aliased(AuditEntry)
-    last_expiry = select(func.max(expiry.id)).where(expiry.bot_id == Bot.id, expiry.action == "tenant.expired").scalar_subquery()
-    told = select(notice.id).where(
-        notice.bot_id == Bot.id, notice.action == "tenant.expiry_notified", notice.id > func.coalesce(last_expiry, 0)
-    ).exists()
-    rows = await session.execute(
-        select(Bot, TenantSubscription).join(TenantSubscription, TenantSubscription.bot_id == Bot.id)
-        .where(TenantSubscription.status == "expired", Bot.owner_telegram_id.is_not(None), ~told)
-        .order_by(Bot.id)
+@dataclass
+class PaymentResult:
+    payment: PlatformPayment
+    subscription: TenantSubscription
+    extended: bool  # False: the payment was recorded before, nothing changed
+
+
+async def record_payment(
+    session: AsyncSession,
+    *,
+    bot_id: int,
+    amount_kopeks: int,
+    method: str,
+    reference: str,
+    actor: str,
+    payment_id: int | None = None,
+    now: datetime | None = None,
+) -> PaymentResult:
+    """Record a renewal payment, idempotent on (method, reference): extend by a month and restore features.
+
+    It settles the pending renewal `payment_id` (an invoice that was paid), else the oldest pending one.
+
+    The month counts from the later of the end date and now. An expired tenant becomes active
+    again; a cancelled one gets the time but stays cancelled until `resume`.
+    """
+    now = now or utcnow()
+    reference = (reference or "").strip()
+    if not reference:
+        raise Invalid("a payment needs a reference (the bank or receipt id)")
+    if method not in PAYMENT_METHODS:
+        raise Invalid(f"payment method {method!r} is not one of {', '.join(PAYMENT_METHODS)}")
+    if amount_kopeks <= 0:
+        raise Invalid("the amount must be more than zero")
+    bot = await get_tenant(session, bot_id, for_update=True)
+    subscription = await get_subscription(session, bot_id, for_update=True)
+    if subscription is None:
+        raise NotFound(f"{bot.name!r} has no subscription")
+    existing = await session.scalar(select(PlatformPayment).where(PlatformPayment.method == method, PlatformPayment.external_id == reference))
+    if existing is not None:
+        if existing.bot_id != bot_id:
+            raise Conflict(f"payment {method}/{reference} was recorded for another bot (id {existing.bot_id})")
+        return PaymentResult(existing, subscription, extended=False)
+
+    pending = select(PlatformPayment).where(pending_renewals(bot_ids=[bot_id]))
+    if payment_id is not None:
+        pending = pending.where(PlatformPayment.id == payment_id)
+    payment = await session.scalar(pending.order_by(PlatformPayment.due_at).limit(1).with_for_update())
+    if payment is None:
+        payment = PlatformPayment(bot_id=bot_id, purpose="renewal", due_at=subscription.end_date)
+        session.add(payment)
+    payment.method, payment.external_id, payment.status = method, reference, "succeeded"
+    payment.amount_minor, payment.currency, payment.reviewed_at = amount_kopeks, "RUB", now
+    payment.receipt = {"recorded_by": actor}
+    before = {"status": subscription.status, "end_date": subscription.end_date.isoformat() if subscription.end_date else None, "bot_status": bot.status}
+    base = max(subscription.end_date, now) if subscription.end_date else now
+    subscription.end_date = add_months(base)
+    if subscription.status == "expired":
+        subscription.status = "active"
+        if bot.status == "expired":
+            bot.status = "active"
+    await session.flush()
+    await recompute_flags(session, bot_ids=[bot_id], now=now)
+    await record(
+        session, actor=actor, action="payment.record", entity=f"bot:{bot_id}/payment:{method}:{reference}", bot_id=bot_id,
+        before=before,
+        after={"status": subscription.status, "end_date": subscription.end_date.isoformat(), "bot_status": bot.status, "amount": amount_kopeks},
     )
-    return [tuple(row) for row in rows.all()]
-
-
-async def mark_expiry_notified(session: AsyncSession, *, bot_id: int, actor: str) -> None:
-    """Remember that the owner was told their tenant expired."""
-    await record(session, actor=actor, action="tenant.expiry_notified", entity=f"bot:{bot_id}", bot_id=bot_id)
+    return PaymentResult(payment, subscription, extended=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantctl.tenants.service import LANGUAGES
+from tenantctl.tenants.rules import LANGUAGES
 DEFAULT_LANGUAGE = "en"
 LANGUAGE_NAMES = {"ru": "Русский", "en": "English", "fa": "فارسی"}
 

@@ -8,7 +8,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tenantctl.billing.registration import stored_language
+from tenantctl.onboarding.service import stored_language
 from tenantctl.bot.locales import pick_language
 from tenantctl.bot.storage import update_session
 from tenantctl.flags.gate import FeatureGate

@@ -29,7 +29,7 @@ def tick(as_json: bool = typer.Option(False, "--json")) -> None:
         console.print(report.skipped, highlight=False)
         return
     for e in report.expired:
-        console.print(f"expired: {e['name']} (ended {e['end_date'][:10]}): suspended, features off", highlight=False)
+        console.print(f"expired: {e['name']} (ended {e['end_date'][:10]}): bot stopped (status expired), features off", highlight=False)
     for r in report.renewals:
         console.print(f"renewal due: {r['name']} {format_money(r['amount'])} ({r['plan']}) by {r['due_at'][:10]}", highlight=False)
     for o in report.overrides_expired:
@@ -49,7 +49,8 @@ def record_payment(
     """Record a renewal payment: one month more, features restored. Idempotent on (method, reference)."""
     from tenantctl.cli.common import or_fail
     from tenantctl.core.money import format_money, parse_rubles
-    from tenantctl.tenants import service
+    from tenantctl.billing import service
+    from tenantctl.billing.schemas import payment_as_dict
     from tenantctl.tenants.lookup import resolve_bot
 
     kopeks = or_fail(lambda: parse_rubles(amount))
@@ -61,14 +62,14 @@ def record_payment(
         return found, result
 
     found, result = run_tx(work)
-    payment = service.payment_as_dict(result.payment)
+    payment = payment_as_dict(result.payment)
     end = result.subscription.end_date.date().isoformat()
     if as_json:
         print_json({"extended": result.extended, "payment": payment, "end_date": result.subscription.end_date.isoformat(),
                     "subscription_status": result.subscription.status, "bot_status": found.status})
         return
     if not result.extended:
-        console.print(f"payment {method}/{reference} was recorded already ({format_money(result.payment.amount)}): "
+        console.print(f"payment {method}/{reference} was recorded already ({format_money(result.payment.amount_minor)}): "
                       f"nothing changed; {found.name} runs until {end}", highlight=False)
         return
     console.print(f"recorded {format_money(kopeks)} ({method}/{reference}) for {found.name}: "

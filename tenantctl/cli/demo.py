@@ -29,7 +29,7 @@ def demo(
     from tenantctl.core.errors import Invalid
     from tenantctl.core.money import format_money
     from tenantctl.flags.service import env_example_path
-    from tenantctl.tenants.demo import PROJECT_ROOT, build_demo
+    from tenantctl.demo.service import PROJECT_ROOT, build_demo
 
     async def work(session, app_):
         if reset and not app_.settings.is_sqlite:  # an operator's safety net; the service itself resets anywhere

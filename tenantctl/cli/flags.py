@@ -72,7 +72,7 @@ def sync(
 ) -> None:
     """Store the extracted catalogue: idempotent; features gone from the file are marked absent, never deleted."""
     from tenantctl.cli.common import actor
-    from tenantctl.flags.service import sync_catalogue
+    from tenantctl.plans.effective import sync_catalogue
 
     source, catalogue = _extract(path, strict)
 

@@ -18,7 +18,7 @@ def init(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Register the master bot (MASTER_BOT_TOKEN, else BOT_TOKEN in the .env) and import the .env; again: update and diff."""
-    from tenantctl.tenants.service import master_token_from, register_master
+    from tenantctl.tenants.master import master_token_from, register_master
     from tenantctl.tenants.telegram import get_me, validate_token_format
 
     async def work(session, app_):

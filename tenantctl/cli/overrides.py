@@ -16,7 +16,7 @@ def features(
     """Every feature of a tenant with each layer: plan_value, override_value, effective value and source."""
     from rich.table import Table
 
-    from tenantctl.flags.resolution import explain_bot_flags
+    from tenantctl.plans.effective import explain_bot_flags
     from tenantctl.tenants.lookup import resolve_bot
 
     async def work(session, _app):

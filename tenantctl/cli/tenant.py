@@ -14,6 +14,7 @@ import typer
 from tenantctl.cli import overrides
 from tenantctl.cli.common import actor, console, fail, print_json, run_tx
 from tenantctl.cli.master import OFFLINE_NOTE
+from tenantctl.tenants.rules import DEFAULT_LANGUAGE
 
 app = typer.Typer(help="Tenant bots: create, list, show, plan, lifecycle, admins, API tokens, config.", no_args_is_help=True)
 
@@ -41,14 +42,14 @@ def create(
     token: str = typer.Option(..., "--token", help="The bot's token from @BotFather ('-' reads it from stdin)."),
     owner: int = typer.Option(..., "--owner", help="The owner's Telegram user id."),
     plan: str = typer.Option(..., "--plan", help="Subscription plan, e.g. starter."),
-    language: str = typer.Option("ru", "--language", help="fa, ru or en."),
+    language: str = typer.Option(DEFAULT_LANGUAGE, "--language", help="fa, ru or en."),
     support: Optional[str] = typer.Option(None, "--support", help="Support @username."),
     offline: bool = typer.Option(False, "--offline", help="Skip the getMe check (the format is still checked)."),
     share: list[str] = typer.Option([], "--share", help="Copy this secret-looking master key too (repeatable)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create a tenant bot in one transaction: bot, owner, subscription, cloned config, features, API token."""
-    from tenantctl.tenants.service import provision_tenant
+    from tenantctl.onboarding.service import create_tenant
     from tenantctl.tenants.telegram import get_me, validate_token_format
 
     if token == "-":
@@ -57,7 +58,7 @@ def create(
     async def work(session, app_):
         checked = validate_token_format(token)
         identity = None if offline else await get_me(app_.settings.telegram_api_server, checked)
-        return await provision_tenant(
+        return await create_tenant(
             session, name=name, token=checked, owner_telegram_id=owner, plan=plan, language=language,
             support_username=support, box=app_.secret_box, actor=actor(), identity=identity, share_keys=share,
         )
@@ -88,7 +89,7 @@ def list_(
     """Every tenant with its status, plan, end date and user count."""
     from rich.table import Table
 
-    from tenantctl.tenants.service import list_tenants
+    from tenantctl.stats.service import list_tenants
 
     async def work(session, _app):
         return [row.as_dict() for row in await list_tenants(session, status=status, plan=plan)]
@@ -113,7 +114,7 @@ def list_(
 def show(bot: str = BOT_ARG, as_json: bool = typer.Option(False, "--json")) -> None:
     """One tenant: bot, subscription, admins, API tokens, configuration and payments."""
     from tenantctl.core.money import format_money
-    from tenantctl.tenants.service import tenant_details
+    from tenantctl.stats.service import tenant_details
 
     details = _in_tenant(bot, lambda session, found, _app: tenant_details(session, bot_id=found.id))
     if as_json:
@@ -152,9 +153,9 @@ def set_plan(bot: str = BOT_ARG, plan: str = typer.Argument(..., help="The new p
 
 
 def _lifecycle(bot: str, action: str) -> None:
-    from tenantctl.tenants import service
+    from tenantctl.billing import lifecycle
 
-    change = {"suspend": service.suspend_tenant, "resume": service.resume_tenant, "cancel": service.cancel_tenant}[action]
+    change = {"suspend": lifecycle.suspend_tenant, "resume": lifecycle.resume_tenant, "cancel": lifecycle.cancel_tenant}[action]
 
     async def call(session, found, _app):
         return await change(session, bot_id=found.id, actor=actor())
@@ -189,7 +190,8 @@ def admins(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """A tenant's admins: add, remove (never the owner) or list."""
-    from tenantctl.tenants import service
+    from tenantctl.tenants import admins as service
+    from tenantctl.tenants.schemas import admin_as_dict
 
     if action not in ("add", "remove", "list"):
         fail(f"unknown action {action!r}: use add, remove or list")
@@ -201,7 +203,7 @@ def admins(
             await service.add_admin(session, bot_id=found.id, telegram_user_id=user_id, actor=actor())
         elif action == "remove":
             await service.remove_admin(session, bot_id=found.id, telegram_user_id=user_id, actor=actor())
-        return found.name, [service.admin_as_dict(a) for a in await service.list_admins(session, bot_id=found.id)]
+        return found.name, [admin_as_dict(a) for a in await service.list_admins(session, bot_id=found.id)]
 
     name, rows = _in_tenant(bot, call)
     if as_json:
@@ -220,7 +222,8 @@ def token(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """A tenant's API tokens: issue one (shown once), list them, or revoke one by prefix."""
-    from tenantctl.tenants import service
+    from tenantctl.tenants import tokens as service
+    from tenantctl.tenants.schemas import token_as_dict
 
     if action not in ("issue", "list", "revoke"):
         fail(f"unknown action {action!r}: use issue, list or revoke")
@@ -233,7 +236,7 @@ def token(
             plaintext, _row = await service.issue_api_token(session, bot_id=found.id, actor=actor())
         elif action == "revoke":
             await service.revoke_api_token(session, bot_id=found.id, prefix=prefix, actor=actor())
-        return found.name, plaintext, [service.token_as_dict(t) for t in await service.list_api_tokens(session, bot_id=found.id)]
+        return found.name, plaintext, [token_as_dict(t) for t in await service.list_api_tokens(session, bot_id=found.id)]
 
     name, plaintext, rows = _in_tenant(bot, call)
     if as_json:
@@ -260,7 +263,7 @@ def clone_config(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Copy the master's configuration to a tenant again (a snapshot; tenant-edited keys are kept)."""
-    from tenantctl.tenants.service import clone_master_config_to_tenant
+    from tenantctl.tenants.config import clone_master_config_to_tenant
 
     async def call(session, found, _app):
         report = await clone_master_config_to_tenant(session, tenant_bot_id=found.id, share_keys=share, dry_run=dry_run, actor=actor())

@@ -27,3 +27,10 @@ class Invalid(TenantctlError):
 
 class ConfigError(TenantctlError):
     """Settings or the database connection are unusable."""
+
+
+class Forbidden(TenantctlError):
+    """The actor may not do this (a permission check failed). Its code is always "forbidden"."""
+
+    def __init__(self, message: str = "you may not do that", *, code: str = "forbidden") -> None:
+        super().__init__(message, code=code)

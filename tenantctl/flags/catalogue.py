@@ -35,7 +35,6 @@ Rules, in order:
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import math
 import os
@@ -44,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tenantctl.core.errors import NotFound
+from tenantctl.core.text import suggest
 from tenantctl.flags.envfile import EnvEntry, EnvWarning, ParsedEnv, parse_env_file
 
 SUPPORT_CONTACT_MODES = frozenset({"contact", "both"})  # support_tickets values that offer a contact
@@ -114,7 +114,7 @@ KNOWN_MODES: dict[str, tuple[str, ...]] = {
     "SERVER_STATUS_MODE": ("disabled", "external_link", "external_link_miniapp", "xray"),
 }
 
-OFF_VALUES = frozenset({"", "disabled", "none", "off", "false"})
+MODE_OFF_VALUES = frozenset({"", "disabled", "none", "off", "false", "0"})  # what switches a mode feature off
 TRUE_VALUES = frozenset({"true", "1", "yes", "on"})
 FALSE_VALUES = frozenset({"", "false", "0", "no", "off"})
 _BOOLEANS = frozenset({"true", "false"})
@@ -172,9 +172,7 @@ class Catalogue:
         for feature in self.features:
             if key in (feature.key, feature.env_key):
                 return feature
-        close = difflib.get_close_matches(key, [f.key for f in self.features], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise NotFound(f"no feature {key!r} in the catalogue{hint}")
+        raise NotFound(f"no feature {key!r} in the catalogue{suggest(key, [f.key for f in self.features])}")
 
     def as_dict(self) -> dict:
         return {
@@ -209,10 +207,14 @@ def is_master_only(key: str) -> bool:
 
 def is_feature_enabled_value(kind: str, value: str | None) -> bool:
     """A mode is on unless its value is an off value; a switch is on when its value is truthy."""
-    normalized = (value or "").strip().lower()
     if kind == "mode":
-        return normalized not in OFF_VALUES
-    return normalized in TRUE_VALUES
+        return mode_is_on(value)
+    return (value or "").strip().lower() in TRUE_VALUES
+
+
+def mode_is_on(value: str | None) -> bool:
+    """A mode feature is on unless its value is one of MODE_OFF_VALUES (or missing)."""
+    return value is not None and value.strip().lower() not in MODE_OFF_VALUES
 
 
 def coerce_value(raw: str | None) -> Any:
@@ -313,7 +315,7 @@ def _classify(entry: EnvEntry) -> tuple[str, tuple[str, ...]] | None:
     value = (entry.value or "").lower()
     if value in _BOOLEANS and set(allowed) <= _BOOLEANS:
         return "switch", ()
-    if key in KNOWN_MODES or key in FEATURE_FLAG_PATTERNS or OFF_VALUES & set(allowed):
+    if key in KNOWN_MODES or key in FEATURE_FLAG_PATTERNS or MODE_OFF_VALUES & set(allowed):
         return "mode", allowed
     return None
 

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantctl.flags.models import BotFeatureFlag
-from tenantctl.flags.resolution import expire_overrides
 
 
 class FeatureGate:
@@ -22,11 +21,10 @@ class FeatureGate:
         self._loaded_at: dict[int, float] = {}
 
     async def load(self, bot_id: int, *, force: bool = False) -> None:
-        """Read one bot's flags unless the cached copy is fresh; applies any override that has expired."""
+        """Read one bot's flags unless the cached copy is fresh. Reads only: expiry is `billing tick`'s job."""
         if not force and time.monotonic() - self._loaded_at.get(bot_id, float("-inf")) < self._ttl:
             return
-        async with self._sessions() as session, session.begin():
-            await expire_overrides(session, bot_id=bot_id)
+        async with self._sessions() as session:
             rows = (
                 await session.execute(
                     select(BotFeatureFlag.feature_key, BotFeatureFlag.enabled, BotFeatureFlag.value, BotFeatureFlag.config)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenantctl.core.db import Base, JSONType, UTCDateTime
+from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
 
 FLAG_SOURCES = ("default", "plan", "override")
 
@@ -58,3 +58,20 @@ class BotFeatureFlag(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+class TenantFeatureOverride(Timestamps, Base):
+    """A master admin's override of one feature for one bot; survives plan syncs."""
+
+    __tablename__ = "tenant_feature_overrides"
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    feature_key: Mapped[str] = mapped_column(
+        ForeignKey("features.key", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool | None] = mapped_column(Boolean)  # None: inherit the plan's value
+    value: Mapped[str | None] = mapped_column(String(64))  # a mode feature's value
+    config_override: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.audit.service import record
 from tenantctl.core.errors import Invalid, NotFound
 from tenantctl.flags.models import Feature
-from tenantctl.flags.resolution import recompute_flags
-from tenantctl.tenants.lookup import suggest
+from tenantctl.core.text import suggest
 
 if TYPE_CHECKING:
     from tenantctl.flags.catalogue import Catalogue, FeatureSpec
@@ -70,8 +69,11 @@ class SyncReport:
         return [*self.added, *self.changed, *self.absent, *self.returned]
 
 
-async def sync_catalogue(session: AsyncSession, *, catalogue: "Catalogue", actor: str, source: str = "") -> SyncReport:
-    """Upsert the extracted catalogue; features missing from it are marked absent, never deleted."""
+async def store_catalogue(session: AsyncSession, *, catalogue: "Catalogue", actor: str, source: str = "") -> SyncReport:
+    """Upsert the extracted catalogue; features missing from it are marked absent, never deleted.
+
+    Tenants' flags follow through `plans.effective.sync_catalogue`, which calls this.
+    """
     report = SyncReport()
     stored = {f.key: f for f in (await session.scalars(select(Feature).with_for_update())).all()}
     seen = set()
@@ -106,7 +108,6 @@ async def sync_catalogue(session: AsyncSession, *, catalogue: "Catalogue", actor
             entity="features",
             after={"source": source, "added": report.added, "changed": report.changed, "absent": report.absent, "returned": report.returned},
         )
-        await recompute_flags(session, feature_keys=report.touched)
     return report
 
 

@@ -79,3 +79,4 @@ class TenantSubscription(Timestamps, Base):
     start_date: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), nullable=False)
     end_date: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     auto_renewal: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
+    expiry_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the owner was told of this expiry

@@ -13,9 +13,10 @@ from tenantctl.audit.service import record
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.flags.models import Feature
 from tenantctl.flags.service import get_feature, validate_config_override, validate_mode_value
-from tenantctl.flags.resolution import mode_is_on, recompute_flags
+from tenantctl.flags.catalogue import mode_is_on
+from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
-from tenantctl.tenants.lookup import suggest
+from tenantctl.core.text import suggest
 
 DEFAULT_SEED_PATH = Path(__file__).resolve().parents[2] / "seeds" / "plans.yaml"
 PLAN_FIELDS = ("display_name", "monthly_price_kopeks", "activation_fee_kopeks", "description", "sort_order", "is_active", "grants_all_features")

@@ -1,20 +1,13 @@
-"""Finding a bot by what a person types: an id, @username or name."""
+"""Finding bots: the master, and a bot by what a person types (an id, @username or name)."""
 
 from __future__ import annotations
-
-import difflib
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.core.errors import Invalid, NotFound
+from tenantctl.core.text import suggest
 from tenantctl.tenants.models import Bot
-
-
-def suggest(name: str, candidates: list[str]) -> str:
-    """' (did you mean X?)' for the closest candidate, or ''."""
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 async def resolve_bot(session: AsyncSession, ref: str | int, *, tenants_only: bool = True) -> Bot:
@@ -41,3 +34,8 @@ async def resolve_bot(session: AsyncSession, ref: str | int, *, tenants_only: bo
         names = [n for row in (await session.execute(select(Bot.name, Bot.username))).all() for n in row if n]
         raise NotFound(f"no tenant bot {text!r}{suggest(text.removeprefix('@'), names)}")
     return bot
+
+
+async def get_master(session: AsyncSession) -> Bot | None:
+    """The master bot row, if `master init` has run."""
+    return await session.scalar(select(Bot).where(Bot.is_master.is_(True)))

@@ -1,4 +1,4 @@
-"""Bots (master and tenants), their admins, configuration, API tokens and overrides."""
+"""Bots (master and tenants), their admins, configuration and API tokens."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -95,56 +94,3 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class TenantFeatureOverride(Timestamps, Base):
-    """A master admin's override of one feature for one bot; survives plan syncs."""
-
-    __tablename__ = "tenant_feature_overrides"
-
-    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
-    feature_key: Mapped[str] = mapped_column(
-        ForeignKey("features.key", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
-    )
-    enabled: Mapped[bool | None] = mapped_column(Boolean)  # None: inherit the plan's value
-    value: Mapped[str | None] = mapped_column(String(64))  # a mode feature's value
-    config_override: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    reason: Mapped[str] = mapped_column(Text, nullable=False)
-    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
-
-
-class BotPlan(Timestamps, Base):
-    """A VPN plan a tenant sells to its own end users."""
-
-    __tablename__ = "bot_plans"
-    __table_args__ = (
-        UniqueConstraint("bot_id", "name"),
-        CheckConstraint("price_kopeks >= 0", name="price_not_negative"),
-        CheckConstraint("period_days > 0", name="period_positive"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True, nullable=False)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
-    period_days: Mapped[int] = mapped_column(Integer, nullable=False)
-    traffic_limit_gb: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)  # 0: unlimited
-    device_limit: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
-    price_kopeks: Mapped[int] = mapped_column(Integer, nullable=False)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
-    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
-
-
-class TenantPaymentCard(Timestamps, Base):
-    """A bank card a bot shows for card-to-card payments (the master's cards take activation fees)."""
-
-    __tablename__ = "tenant_payment_cards"
-    __table_args__ = (UniqueConstraint("bot_id", "card_number"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True, nullable=False)
-    card_number: Mapped[str] = mapped_column(String(32), nullable=False)
-    holder_name: Mapped[str] = mapped_column(String(128), nullable=False)
-    bank_name: Mapped[str | None] = mapped_column(String(128))
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
-    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)

@@ -1,18 +1,24 @@
-"""Master-admin overrides of one feature for one tenant."""
+"""Master-admin overrides of one feature for one tenant, and their expiry."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Invalid, NotFound
-from tenantctl.flags.resolution import mode_is_on, override_as_dict, recompute_flags
-from tenantctl.flags.service import get_feature, validate_config_override, validate_mode_value
-from tenantctl.tenants.models import TenantFeatureOverride
+from tenantctl.flags.catalogue import mode_is_on
+from tenantctl.flags.models import TenantFeatureOverride
+from tenantctl.flags.service import (
+    get_feature,
+    validate_config_override,
+    validate_mode_value,
+)
+from tenantctl.plans.effective import recompute_flags
 
 
 async def set_override(
@@ -59,3 +65,44 @@ async def set_override(
     await record(session, actor=actor, action="override.set", entity=entity, bot_id=bot_id, before=before, after=override_as_dict(override))
     await recompute_flags(session, bot_ids=[bot_id], feature_keys=[feature_row.key], now=now)
     return override
+
+
+async def expire_overrides(session: AsyncSession, *, now: datetime | None = None, bot_id: int | None = None) -> list[TenantFeatureOverride]:
+    """Delete overrides whose expiry has passed and recompute the flags they touched."""
+    now = now or utcnow()
+    query = select(TenantFeatureOverride).where(TenantFeatureOverride.expires_at <= now)
+    if bot_id is not None:
+        query = query.where(TenantFeatureOverride.bot_id == bot_id)
+    expired = list((await session.scalars(query.with_for_update())).all())
+    if not expired:
+        return []
+    for override in expired:
+        await record(
+            session,
+            actor="system:expiry",
+            action="override.expired",
+            entity=f"feature:{override.feature_key}",
+            bot_id=override.bot_id,
+            before=override_as_dict(override),
+        )
+        await session.delete(override)
+    await session.flush()
+    await recompute_flags(
+        session,
+        bot_ids={o.bot_id for o in expired},
+        feature_keys={o.feature_key for o in expired},
+        now=now,
+    )
+    return expired
+
+
+def override_as_dict(override: TenantFeatureOverride) -> dict[str, Any]:
+    """JSON-ready form of an override (for audit and output)."""
+    return {
+        "enabled": override.enabled,
+        "value": override.value,
+        "config": override.config_override,
+        "expires_at": override.expires_at.isoformat() if override.expires_at else None,
+        "reason": override.reason,
+        "created_by": override.created_by,
+    }

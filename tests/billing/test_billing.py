@@ -7,17 +7,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tenantctl.billing.lifecycle import cancel_tenant, resume_tenant
 from tenantctl.billing.models import PlatformPayment
-from tenantctl.billing.service import billing_tick
+from tenantctl.billing.service import billing_tick, record_payment
+from tenantctl.core.dates import add_months
 from tenantctl.core.errors import Conflict, Invalid
-from tenantctl.flags.models import BotFeatureFlag
+from tenantctl.flags.models import BotFeatureFlag, TenantFeatureOverride
 from tenantctl.plans.models import TenantSubscription
-from tenantctl.tenants import service
-from tenantctl.tenants.models import Bot, TenantFeatureOverride
+from tenantctl.tenants.models import Bot
 from tests.tenants.support import NOW, setup_platform, write_env
 from tests.tenants.test_provisioning import provision
 
-END = service.add_months(NOW)  # every tenant here is provisioned at NOW
+END = add_months(NOW)  # every tenant here is provisioned at NOW
 
 
 async def tenants(app, tmp_path, count: int = 2) -> list[int]:
@@ -47,7 +48,7 @@ async def renewals(app, bot_id: int) -> list[PlatformPayment]:
 
 async def pay(app, bot_id: int, reference: str, now, amount: int = 500000, method: str = "manual"):
     async with app.unit_of_work() as session:
-        return await service.record_payment(session, bot_id=bot_id, amount_kopeks=amount, method=method, reference=reference, actor="test", now=now)
+        return await record_payment(session, bot_id=bot_id, amount_kopeks=amount, method=method, reference=reference, actor="test", now=now)
 
 
 async def test_renewals_are_recorded_notice_days_ahead_once_per_period(app, tmp_path) -> None:
@@ -61,7 +62,7 @@ async def test_renewals_are_recorded_notice_days_ahead_once_per_period(app, tmp_
     again = await tick(app, END - timedelta(days=1))
     assert again.renewals == []
     [row] = await renewals(app, first)
-    assert (row.status, row.amount, row.due_at, row.currency) == ("pending", 500000, END, "RUB")
+    assert (row.status, row.amount_minor, row.due_at, row.currency) == ("pending", 500000, END, "RUB")
     assert await renewals(app, second) == []
 
 
@@ -85,14 +86,14 @@ async def test_a_payment_restores_an_expired_tenant_and_a_repeat_extends_nothing
     result = await pay(app, first, "BANK-1", paid_at)
     assert result.extended and result.payment.status == "succeeded"
     bot_status, sub_status, end, on = await state(app, first)
-    assert (bot_status, sub_status, end) == ("active", "active", service.add_months(paid_at))
+    assert (bot_status, sub_status, end) == ("active", "active", add_months(paid_at))
     assert on == {"card_to_card", "trial_subscription"}
     [row] = await renewals(app, first)  # the pending renewal was settled, not duplicated
     assert (row.status, row.external_id, row.due_at) == ("succeeded", "BANK-1", END)
 
     repeat = await pay(app, first, "BANK-1", paid_at + timedelta(days=1))
     assert not repeat.extended and repeat.payment.id == row.id
-    assert (await state(app, first))[2] == service.add_months(paid_at)
+    assert (await state(app, first))[2] == add_months(paid_at)
     async with app.unit_of_work() as session:
         assert await session.scalar(select(func.count()).select_from(PlatformPayment).where(PlatformPayment.external_id == "BANK-1")) == 1
 
@@ -100,7 +101,7 @@ async def test_a_payment_restores_an_expired_tenant_and_a_repeat_extends_nothing
 async def test_an_early_payment_extends_from_the_end_date(app, tmp_path) -> None:
     first, second = await tenants(app, tmp_path)
     await pay(app, first, "EARLY", NOW + timedelta(days=5))
-    assert (await state(app, first))[2] == service.add_months(END)
+    assert (await state(app, first))[2] == add_months(END)
     with pytest.raises(Conflict, match="another bot"):
         await pay(app, second, "EARLY", NOW)
     with pytest.raises(Invalid, match="payment method"):
@@ -115,7 +116,7 @@ async def test_tick_expires_overrides(app, tmp_path) -> None:
         session.add(TenantFeatureOverride(bot_id=first, feature_key="yookassa", enabled=True, reason="trial",
                                           created_by="test", expires_at=NOW + timedelta(days=1)))
         await session.flush()
-        from tenantctl.flags.resolution import recompute_flags
+        from tenantctl.plans.effective import recompute_flags
 
         await recompute_flags(session, bot_ids=[first], now=NOW)
     assert "yookassa" in (await state(app, first))[3]
@@ -158,11 +159,11 @@ async def test_a_paid_invoice_settles_that_renewal_and_cancelled_tenants_are_not
     assert statuses[invoiced.id] == "succeeded" and statuses[older.id] == "pending"
 
     async with app.unit_of_work() as session:
-        await service.cancel_tenant(session, bot_id=second, actor="test")
+        await cancel_tenant(session, bot_id=second, actor="test")
     assert [p.status for p in await renewals(app, second)] == ["cancelled"]
     async with app.unit_of_work() as session:
         assert all(bot.id != second for _, bot in await billing.renewals_to_invoice(session))
-        await service.resume_tenant(session, bot_id=second, actor="test", now=NOW)
+        await resume_tenant(session, bot_id=second, actor="test", now=NOW)
     async with app.unit_of_work() as session:
         sub = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == second))
         assert (sub.status, sub.auto_renewal) == ("active", True)

@@ -12,9 +12,9 @@ import pytest_asyncio
 from tenantctl.bot.runner import Runner, WebhookConfig
 from tenantctl.core.app import App
 from tenantctl.core.settings import Settings
+from tenantctl.customers.models import TenantPaymentCard
 from tenantctl.plans.service import create_plan
-from tenantctl.tenants.models import TenantPaymentCard
-from tenantctl.tenants.service import register_master
+from tenantctl.tenants.master import register_master
 from tenantctl.tenants.telegram import BotIdentity
 from tenantctl.testing.fake_telegram import Call, FakeBot, FakeTelegram, buttons
 

@@ -8,9 +8,10 @@ import copy
 import pytest
 from sqlalchemy import func, select
 
-from tenantctl.billing.models import PlatformPayment, TenantRegistration
+from tenantctl.billing.models import PlatformPayment
 from tenantctl.bot.runner import Runner
 from tenantctl.core.app import App
+from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.tenants.models import Bot
 from tenantctl.testing.fake_telegram import FakeTelegram, buttons
 from tests.bot.conftest import USER, Chat, master_of, register_until_payment
@@ -193,7 +194,7 @@ async def test_master_admin_registers_without_fee(bot_app: App, runner: Runner, 
     await chat.press("Confirm", "API token")
     async with bot_app.unit_of_work() as session:
         payment = await session.scalar(select(PlatformPayment))
-    assert (payment.method, payment.amount, payment.status) == ("waived", 0, "succeeded")
+    assert (payment.method, payment.amount_minor, payment.status) == ("waived", 0, "succeeded")
 
 
 async def test_restart_mid_flow_resumes_with_redis_storage(bot_app: App, fake: FakeTelegram) -> None:

@@ -9,11 +9,11 @@ from datetime import timedelta
 import aiohttp
 from sqlalchemy import func, select
 
-from tenantctl.billing import registration as reg
 from tenantctl.billing.models import PlatformPayment
 from tenantctl.billing.service import billing_tick
 from tenantctl.bot.runner import Runner, WebhookConfig
 from tenantctl.core.app import App
+from tenantctl.onboarding import service as reg
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.tenants.models import Bot
 from tenantctl.testing.fake_telegram import FakeTelegram
@@ -90,7 +90,7 @@ async def test_racing_completions_make_one_tenant(bot_app: App, runner: Runner, 
     async def complete() -> object:
         async with bot_app.unit_of_work() as session:
             return await reg.complete_paid_registration(
-                session, registration_id=draft.id, method=reg.STARS, external_id="stx-race", amount=payment.amount,
+                session, registration_id=draft.id, method=reg.STARS, external_id="stx-race", amount=payment.amount_minor,
                 currency="XTR", box=bot_app.secret_box, actor="test")
 
     results = await asyncio.gather(complete(), complete(), return_exceptions=True)
@@ -100,7 +100,7 @@ async def test_racing_completions_make_one_tenant(bot_app: App, runner: Runner, 
         assert await session.scalar(select(func.count()).select_from(PlatformPayment).where(PlatformPayment.status == "succeeded")) == 1
         # and a later, different charge for the finished registration is flagged for a refund
         again = await reg.complete_paid_registration(
-            session, registration_id=draft.id, method=reg.STARS, external_id="stx-other", amount=payment.amount,
+            session, registration_id=draft.id, method=reg.STARS, external_id="stx-other", amount=payment.amount_minor,
             currency="XTR", box=bot_app.secret_box, actor="test")
         assert again.provisioned is None and again.refund_due
 

@@ -11,23 +11,27 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tenantctl.audit.models import AuditEntry
-from tenantctl.billing.models import PlatformPayment, TenantRegistration
+from tenantctl.billing.models import PlatformPayment
 from tenantctl.bot.models import FsmRecord
 from tenantctl.core import migrate
 from tenantctl.core.db import create_engine, utcnow
-from tenantctl.core.models import metadata
-from tenantctl.flags.models import BotFeatureFlag, Feature
-from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
-from tenantctl.stats.models import Subscription, TrafficDaily, Transaction, User
-from tenantctl.tenants.models import (
-    ApiToken,
-    Bot,
-    BotAdmin,
-    BotConfiguration,
+from tenantctl.customers.models import (
     BotPlan,
-    TenantFeatureOverride,
+    Subscription,
     TenantPaymentCard,
+    TrafficDaily,
+    Transaction,
+    User,
 )
+from tenantctl.flags.models import BotFeatureFlag, Feature, TenantFeatureOverride
+from tenantctl.models import metadata
+from tenantctl.onboarding.models import TenantRegistration
+from tenantctl.plans.models import (
+    PlanFeatureGrant,
+    TenantSubscription,
+    TenantSubscriptionPlan,
+)
+from tenantctl.tenants.models import ApiToken, Bot, BotAdmin, BotConfiguration
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -71,7 +75,7 @@ async def test_every_model_round_trips(app) -> None:
                             payment_method="yookassa", external_id="yk-1"),
                 TrafficDaily(bot_id=bot.id, day=date(2026, 11, 1), consumed_bytes=2**41, sold_bytes=2**42),
                 PlatformPayment(bot_id=bot.id, registration_id=registration.id, purpose="activation",
-                                method="telegram_stars", amount=667, currency="XTR", external_id="ch_1",
+                                method="telegram_stars", amount_minor=667, currency="XTR", external_id="ch_1",
                                 receipt={"text": "оплачено"}),
                 AuditEntry(actor="cli:root", action="test", entity="bot:1", bot_id=bot.id,
                            before=None, after={"a": 1}),
@@ -131,8 +135,8 @@ async def test_constraints_reject_bad_rows(app) -> None:
     # one external id per payment method
     await _expect_rejected(
         app,
-        PlatformPayment(purpose="activation", method="manual", amount=1, external_id="R1"),
-        PlatformPayment(purpose="renewal", method="manual", amount=2, external_id="R1"),
+        PlatformPayment(purpose="activation", method="manual", amount_minor=1, external_id="R1"),
+        PlatformPayment(purpose="renewal", method="manual", amount_minor=2, external_id="R1"),
     )
     # negative money
     await _expect_rejected(app, TenantSubscriptionPlan(name="neg", display_name="N", monthly_price_kopeks=-1))
@@ -140,10 +144,10 @@ async def test_constraints_reject_bad_rows(app) -> None:
     async with app.unit_of_work() as s:
         s.add_all(
             [
-                PlatformPayment(purpose="activation", method="manual", amount=1, external_id="R1"),
-                PlatformPayment(purpose="activation", method="card_to_card", amount=1, external_id="R1"),
-                PlatformPayment(purpose="activation", method="card_to_card", amount=1),
-                PlatformPayment(purpose="activation", method="card_to_card", amount=1),
+                PlatformPayment(purpose="activation", method="manual", amount_minor=1, external_id="R1"),
+                PlatformPayment(purpose="activation", method="card_to_card", amount_minor=1, external_id="R1"),
+                PlatformPayment(purpose="activation", method="card_to_card", amount_minor=1),
+                PlatformPayment(purpose="activation", method="card_to_card", amount_minor=1),
             ]
         )
 
@@ -159,7 +163,7 @@ async def test_on_delete_rules(app) -> None:
                 User(bot_id=bot.id, telegram_id=1),
                 TenantSubscription(bot_id=bot.id, plan_tier_id=plan.id),
                 BotFeatureFlag(bot_id=bot.id, feature_key="yookassa", enabled=True, source="plan"),
-                PlatformPayment(bot_id=bot.id, purpose="renewal", method="manual", amount=1),
+                PlatformPayment(bot_id=bot.id, purpose="renewal", method="manual", amount_minor=1),
             ]
         )
     # a plan with subscribers cannot be deleted (RESTRICT)

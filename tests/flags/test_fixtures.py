@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from tenantctl.flags.catalogue import FEATURE_FLAG_PATTERNS, extract_feature_flags_from_env
+from tenantctl.flags.catalogue import (
+    FEATURE_FLAG_PATTERNS,
+    extract_feature_flags_from_env,
+)
 from tenantctl.flags.envfile import parse_env_file
 
 BEDOLAGA = "bedolaga-4.1.0.env.example"

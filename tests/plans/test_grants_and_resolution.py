@@ -12,10 +12,11 @@ from tenantctl.audit.models import AuditEntry
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.flags.gate import FeatureGate
-from tenantctl.flags.models import BotFeatureFlag
-from tenantctl.flags.resolution import Layer, deep_merge, explain_bot_flags, expire_overrides, resolve
+from tenantctl.flags.models import BotFeatureFlag, TenantFeatureOverride
+from tenantctl.flags.resolution import Layer, deep_merge, resolve
 from tenantctl.plans import service as plans
-from tenantctl.tenants.overrides import set_override
+from tenantctl.plans.effective import explain_bot_flags, recompute_flags
+from tenantctl.tenants.overrides import expire_overrides, set_override
 from tests.factories import feature, tenants
 
 ACTOR = "cli:test"
@@ -98,7 +99,7 @@ async def test_plan_grants_flow_to_every_tenant_and_overrides_survive(app) -> No
     async with app.unit_of_work() as s:
         a, b = await tenants(s, growth, 2)
         (c,) = await tenants(s, starter, 1)
-        await plans.recompute_flags(s)  # provisioning does this; here the factory skipped it
+        await recompute_flags(s)  # provisioning does this; here the factory skipped it
     assert (await _flags(app, a))["yookassa"][:3] == (True, None, "plan")
     assert (await _flags(app, c))["yookassa"][:3] == (False, None, "default")
     assert (await _flags(app, c))["referral_program"][:3] == (False, None, "plan")
@@ -114,7 +115,7 @@ async def test_plan_grants_flow_to_every_tenant_and_overrides_survive(app) -> No
     async with app.unit_of_work() as s:
         await plans.change_tenant_plan(s, bot_id=b, plan="enterprise", actor=ACTOR)
         await plans.change_tenant_plan(s, bot_id=a, plan="enterprise", actor=ACTOR)
-        await plans.recompute_flags(s)
+        await recompute_flags(s)
     assert (await _flags(app, b))["yookassa"][:3] == (False, None, "override")
     assert (await _flags(app, a))["yookassa"][:3] == (True, None, "plan")
     async with app.unit_of_work() as s:
@@ -134,13 +135,13 @@ async def test_plan_grants_flow_to_every_tenant_and_overrides_survive(app) -> No
 async def test_enterprise_follows_catalogue_growth(app) -> None:
     from tenantctl.flags.catalogue import extract_catalogue
     from tenantctl.flags.envfile import parse_env_text
-    from tenantctl.flags.service import sync_catalogue
+    from tenantctl.plans.effective import sync_catalogue
 
     await _catalogue(app)
     enterprise = await _plan_id(app, "enterprise")
     async with app.unit_of_work() as s:
         (bot,) = await tenants(s, enterprise, 1)
-        await plans.recompute_flags(s)
+        await recompute_flags(s)
         text = "YOOKASSA_ENABLED=false\nFREEKASSA_ENABLED=false\nFREEKASSA_SHOP_ID=1\n"
         report = await sync_catalogue(s, catalogue=extract_catalogue(parse_env_text(text)), actor=ACTOR)
     assert "freekassa" in report.added
@@ -178,7 +179,7 @@ async def test_expired_override_stops_applying(app) -> None:
     now = utcnow()
     async with app.unit_of_work() as s:
         (bot,) = await tenants(s, starter, 1)
-        await plans.recompute_flags(s)
+        await recompute_flags(s)
         await set_override(s, bot_id=bot, feature="yookassa", enabled=True, reason="trial",
                            actor=ACTOR, expires_at=now + timedelta(hours=1), now=now)
     assert (await _flags(app, bot))["yookassa"][:3] == (True, None, "override")
@@ -191,12 +192,12 @@ async def test_expired_override_stops_applying(app) -> None:
     assert (await _flags(app, bot))["yookassa"][:3] == (False, None, "default")
 
 
-async def test_feature_gate_caches_and_applies_expiry(app) -> None:
+async def test_feature_gate_caches_and_never_writes(app) -> None:
     await _catalogue(app)
     growth = await _plan_id(app, "growth")
     async with app.unit_of_work() as s:
         (bot,) = await tenants(s, growth, 1)
-        await plans.recompute_flags(s)
+        await recompute_flags(s)
     gate = FeatureGate(app.sessions, ttl=60)
     await gate.load(bot)
     assert gate.is_enabled(bot, "yookassa") and gate.value(bot, "support_tickets") == "both"
@@ -209,12 +210,21 @@ async def test_feature_gate_caches_and_applies_expiry(app) -> None:
     gate.invalidate(bot)
     await gate.load(bot)
     assert not gate.is_enabled(bot, "yookassa")
-    # an override that expired before the tick ran is applied by the read
+    # a read never writes: an expired override stays in force until the expiry job removes it
     async with app.unit_of_work() as s:
-        from tenantctl.tenants.models import TenantFeatureOverride
-
         override = await s.get(TenantFeatureOverride, (bot, "yookassa"))
         override.expires_at = utcnow() - timedelta(seconds=1)
+    statements = []
+    listen = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    event.listen(app.engine.sync_engine, "before_cursor_execute", listen)
+    try:
+        await gate.load(bot, force=True)
+    finally:
+        event.remove(app.engine.sync_engine, "before_cursor_execute", listen)
+    assert [s.split()[0].upper() for s in statements] == ["SELECT"]
+    assert not gate.is_enabled(bot, "yookassa")
+    async with app.unit_of_work() as s:
+        assert [o.feature_key for o in await expire_overrides(s)] == ["yookassa"]
     await gate.load(bot, force=True)
     assert gate.is_enabled(bot, "yookassa")
 
@@ -282,7 +292,7 @@ async def test_overlapping_recomputes_do_not_collide(app) -> None:
     growth = await _plan_id(app, "growth")
     async with app.unit_of_work() as s:
         bots = await tenants(s, growth, 20)
-        await plans.recompute_flags(s)
+        await recompute_flags(s)
 
     async def override(bot_id: int) -> None:
         async with app.unit_of_work() as s:

@@ -12,10 +12,10 @@ from typing import Any, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.core.models import metadata
 from tenantctl.flags.models import Feature
+from tenantctl.models import metadata
 from tenantctl.plans.service import seed_plans
-from tenantctl.tenants.service import register_master
+from tenantctl.tenants.master import register_master
 
 NOW = datetime(2025, 1, 31, 12, 0, tzinfo=timezone.utc)
 MASTER_TOKEN = "1111111111:MASTERtokenMASTERtokenMASTERtoken00"

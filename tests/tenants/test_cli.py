@@ -12,7 +12,14 @@ from typer.testing import CliRunner
 
 from tenantctl.cli.main import app
 from tenantctl.core.app import open_app
-from tests.tenants.support import MASTER_SECRETS, MASTER_TOKEN, add_features_and_plans, fake_bot_api, tenant_token, write_env
+from tests.tenants.support import (
+    MASTER_SECRETS,
+    MASTER_TOKEN,
+    add_features_and_plans,
+    fake_bot_api,
+    tenant_token,
+    write_env,
+)
 from tests.tenants.test_demo import demo_env
 
 runner = CliRunner()
@@ -188,6 +195,6 @@ def test_demo_then_refuses_a_second_run(cli_env, settings) -> None:
 
 
 def test_the_cli_modules_never_import_aiogram() -> None:
-    code = ("import sys, tenantctl.cli.main, tenantctl.tenants.service, tenantctl.tenants.demo, tenantctl.tenants.telegram, "
+    code = ("import sys, tenantctl.cli.main, tenantctl.tenants.service, tenantctl.demo.service, tenantctl.tenants.telegram, "
             "tenantctl.billing.service; sys.exit('aiogram' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tenantctl.core.errors import Conflict
+from tenantctl.customers.models import Subscription, TrafficDaily, Transaction, User
+from tenantctl.demo.service import PROJECT_ROOT, build_demo
 from tenantctl.plans.models import TenantSubscription
-from tenantctl.stats.models import Subscription, TrafficDaily, Transaction, User
-from tenantctl.tenants.demo import PROJECT_ROOT, build_demo
 from tenantctl.tenants.models import Bot
 from tests.tenants.support import NOW, find_fixture_env_dir
 

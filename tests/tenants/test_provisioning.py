@@ -9,17 +9,35 @@ from sqlalchemy import select
 
 from tenantctl.audit.models import AuditEntry
 from tenantctl.core.crypto import sha256_hex
+from tenantctl.core.dates import add_months
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.flags.catalogue import is_master_only, is_secret_key
 from tenantctl.flags.models import BotFeatureFlag
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.tenants import service
+from tenantctl.tenants.config import (
+    PLATFORM_SETTING_KEYS,
+    TENANT_DEFAULT_KEYS,
+    clone_master_config_to_tenant,
+)
+from tenantctl.tenants.lookup import get_master
+from tenantctl.tenants.master import register_master
 from tenantctl.tenants.models import ApiToken, Bot, BotAdmin, BotConfiguration
-from tenantctl.tenants.service import add_months, clone_master_config_to_tenant, provision_tenant, register_master
+from tenantctl.tenants.service import provision_tenant
 from tenantctl.tenants.telegram import BotIdentity
+from tenantctl.tenants.tokens import issue_api_token
 from tests.tenants.support import (
-    MASTER_ENV, MASTER_SECRETS, MASTER_TOKEN, NOW, add_features_and_plans, count_rows, dump_database, find_fixture_env_dir,
-    setup_platform, tenant_token, write_env,
+    MASTER_ENV,
+    MASTER_SECRETS,
+    MASTER_TOKEN,
+    NOW,
+    add_features_and_plans,
+    count_rows,
+    dump_database,
+    find_fixture_env_dir,
+    setup_platform,
+    tenant_token,
+    write_env,
 )
 
 
@@ -49,7 +67,7 @@ async def test_master_init_encrypts_secrets_and_reports_the_diff(app, tmp_path) 
         report = await setup_platform(session, app.secret_box, env)
     assert report.created and "YOOKASSA_SECRET_KEY" in report.added and not report.changed
     async with app.unit_of_work() as session:
-        master = await service.get_master(session)
+        master = await get_master(session)
         rows = {r.config_key: r for r in (await session.scalars(select(BotConfiguration).where(BotConfiguration.bot_id == master.id))).all()}
         assert master.token_fingerprint == sha256_hex(MASTER_TOKEN) and master.token_encrypted != MASTER_TOKEN
         assert app.secret_box.decrypt(master.token_encrypted) == MASTER_TOKEN
@@ -93,7 +111,7 @@ async def test_provision_creates_the_whole_tenant(app, tmp_path) -> None:
         assert config["YOOKASSA_SHOP_ID"].value == "123456" and config["YOOKASSA_SHOP_ID"].source == "cloned"
         assert app.secret_box.decrypt(config["YOOKASSA_SECRET_KEY"].encrypted_value) == MASTER_SECRETS["YOOKASSA_SECRET_KEY"]
         assert config["YOOKASSA_SECRET_KEY"].value is None
-        assert {k: config[k].value for k in service.TENANT_DEFAULT_KEYS} == {
+        assert {k: config[k].value for k in TENANT_DEFAULT_KEYS} == {
             "BOT_NAME": "Tenant 1", "BOT_USERNAME": "tenant_one_bot", "DEFAULT_LANGUAGE": "fa", "SUPPORT_USERNAME": "@tenant_help"}
         for excluded in ("BOT_TOKEN", "ADMIN_IDS", "REMNAWAVE_API_KEY", "REMNAWAVE_API_URL", "DATABASE_URL",
                          "CRYPTOBOT_API_TOKEN", "MASTER_ADMIN_IDS"):
@@ -138,7 +156,8 @@ async def test_provision_refusals(app, tmp_path) -> None:
 
 
 async def test_a_token_held_by_a_registration_in_progress_is_refused_to_everyone_else(app, tmp_path) -> None:
-    from tenantctl.billing.models import TenantRegistration
+    from tenantctl.onboarding.models import TenantRegistration
+    from tenantctl.onboarding.service import create_tenant
 
     async with app.unit_of_work() as session:
         await add_features_and_plans(session)
@@ -147,11 +166,12 @@ async def test_a_token_held_by_a_registration_in_progress_is_refused_to_everyone
                                   token_fingerprint=sha256_hex(tenant_token(1)))
         session.add(held)
     with pytest.raises(Conflict, match="registration in progress") as refused:
-        async with app.unit_of_work() as session:
-            await provision(session, app)
+        async with app.unit_of_work() as session:  # `tenant create` goes through onboarding's check
+            await create_tenant(session, name="Tenant 1", token=tenant_token(1), owner_telegram_id=501, plan="starter",
+                                box=app.secret_box, actor="test", identity=None)
     assert refused.value.code == "token_taken"
-    async with app.unit_of_work() as session:  # the registration itself may complete with it
-        result = await provision(session, app, registration_id=held.id)
+    async with app.unit_of_work() as session:  # the registration itself completes through provisioning
+        result = await provision(session, app)
     assert result.bot.token_fingerprint == sha256_hex(tenant_token(1))
 
 
@@ -160,7 +180,7 @@ async def test_no_plaintext_bot_token_or_api_token_anywhere_in_the_database(app,
         await setup_platform(session, app.secret_box, write_env(tmp_path))
         first = await provision(session, app, 1, share_keys=["YOOKASSA_SECRET_KEY"])
         second = await provision(session, app, 2, plan="growth")
-        extra, _row = await service.issue_api_token(session, bot_id=first.bot.id, actor="test")
+        extra, _row = await issue_api_token(session, bot_id=first.bot.id, actor="test")
     async with app.unit_of_work() as session:
         dump = await dump_database(session)
     assert "bot_configurations" in dump and "api_tokens" in dump
@@ -181,7 +201,7 @@ async def test_clone_from_real_env_files_never_leaks_master_only_or_secret_keys(
     path = str(directory / fixture)
     async with app.unit_of_work() as session:
         await setup_platform(session, app.secret_box, path)  # BOT_TOKEN is empty there: the token comes from MASTER_BOT_TOKEN
-        master = await service.get_master(session)
+        master = await get_master(session)
         master_rows = (await session.scalars(select(BotConfiguration).where(BotConfiguration.bot_id == master.id))).all()
         result = await provision(session, app)
         rows = (await session.scalars(select(BotConfiguration).where(BotConfiguration.bot_id == result.bot.id))).all()
@@ -189,17 +209,17 @@ async def test_clone_from_real_env_files_never_leaks_master_only_or_secret_keys(
         assert (again.added, again.changed, again.removed) == ([], [], [])  # a re-import of the same file is no change
     keys = {r.config_key for r in rows}
     assert len(keys) > 300
-    leaked = sorted(k for k in keys if is_master_only(k) or is_secret_key(k) or k in service.PLATFORM_SETTING_KEYS)
+    leaked = sorted(k for k in keys if is_master_only(k) or is_secret_key(k) or k in PLATFORM_SETTING_KEYS)
     assert leaked == []
     assert all(r.encrypted_value is None for r in rows)
     master_keys = {r.config_key for r in master_rows}
     excluded = set(result.clone_report.excluded)
-    assert excluded == {k for k in master_keys if is_master_only(k) or is_secret_key(k) or k in service.PLATFORM_SETTING_KEYS} - set(service.TENANT_DEFAULT_KEYS)
+    assert excluded == {k for k in master_keys if is_master_only(k) or is_secret_key(k) or k in PLATFORM_SETTING_KEYS} - set(TENANT_DEFAULT_KEYS)
     assert "REMNAWAVE_API_KEY" in excluded and "BOT_TOKEN" in excluded and "ADMIN_IDS" in excluded
     # every value in a tenant is a master value that was not excluded, or a tenant default
     plain_master = {r.config_key: r.value for r in master_rows}
     for row in rows:
-        if row.config_key not in service.TENANT_DEFAULT_KEYS:
+        if row.config_key not in TENANT_DEFAULT_KEYS:
             assert row.value == plain_master[row.config_key]
 
 
@@ -264,4 +284,4 @@ async def test_clone_keeps_tenant_edits_removes_stale_rows_and_dry_run_writes_no
         assert (await session.get(BotConfiguration, (bot_id, "DEFAULT_LANGUAGE"))).value == "en"
         assert await session.get(BotConfiguration, (bot_id, "YOOKASSA_SECRET_KEY")) is None
         with pytest.raises(NotFound):
-            await clone_master_config_to_tenant(session, tenant_bot_id=(await service.get_master(session)).id, actor="test")
+            await clone_master_config_to_tenant(session, tenant_bot_id=(await get_master(session)).id, actor="test")

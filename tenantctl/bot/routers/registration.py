@@ -1,6 +1,6 @@
 """/register_tenant on the master bot: the draft's steps, the activation fee, and the admins' review.
 
-Handlers only parse input and format answers; every rule lives in `tenantctl.billing.registration`.
+Handlers only parse input and format answers; every rule lives in `tenantctl.onboarding.service`.
 The FSM state mirrors the draft's step; the draft (in the database) is what counts.
 """
 
@@ -20,8 +20,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.bot.routers import Routes, queue_refund
-from tenantctl.billing import registration as reg
-from tenantctl.billing.models import TenantRegistration
+from tenantctl.onboarding import service as reg
+from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.bot.locales import LANGUAGE_NAMES, LANGUAGES, error_text, t
 from tenantctl.bot.middlewares import AfterCommit
 from tenantctl.core.app import App
@@ -118,7 +118,7 @@ async def prompt(bot: Bot, chat_id: int, draft: TenantRegistration, *, session: 
     elif draft.step == "confirm":
         payment = await reg.pending_payment(session, registration_id=draft.id)
         plan = await session.get(TenantSubscriptionPlan, draft.plan_tier_id)
-        paying = t(lang, "waived") if payment is None or payment.method == reg.WAIVED else format_money(payment.amount, payment.currency)
+        paying = t(lang, "waived") if payment is None or payment.method == reg.WAIVED else format_money(payment.amount_minor, payment.currency)
         text = t(lang, "confirm", name=draft.bot_name, username=draft.bot_username, language=LANGUAGE_NAMES.get(draft.language, "-"),
                  support=draft.support_username or t(lang, "none"), plan=plan.display_name if plan else "-", payment=paying)
         await bot.send_message(chat_id, text, reply_markup=_kb([(t(lang, "btn_confirm"), "reg:confirm")], _nav(lang)))
@@ -133,16 +133,15 @@ async def _ask_payment(bot: Bot, chat_id: int, draft: TenantRegistration, *, ses
         plan = await session.get(TenantSubscriptionPlan, draft.plan_tier_id)
         await bot.send_invoice(chat_id, title=title, payload=f"reg:{draft.id}", currency="XTR",
                                description=t(lang, "invoice_description", name=draft.bot_name, plan=plan.display_name if plan else "-"),
-                               prices=[LabeledPrice(label=title, amount=payment.amount)])
+                               prices=[LabeledPrice(label=title, amount=payment.amount_minor)])
         await bot.send_message(chat_id, t(lang, "pay_invoice"), reply_markup=_kb(_nav(lang)))
     else:
-        cards = await reg.master_cards(session)
-        if not cards:  # the card was withdrawn after the user chose it
+        card = await reg.card_for_payment(session, payment=payment)
+        if card is None:  # every card was withdrawn after the user chose to pay by card
             await bot.send_message(chat_id, error_text(lang, Invalid("card_unavailable")), reply_markup=_kb(_nav(lang)))
             return
-        card = cards[0]
         bank = f", {card.bank_name}" if card.bank_name else ""
-        text = t(lang, "card_instructions", amount=format_money(payment.amount), card=card.card_number, holder=card.holder_name, bank=bank)
+        text = t(lang, "card_instructions", amount=format_money(payment.amount_minor), card=card.card_number, holder=card.holder_name, bank=bank)
         await bot.send_message(chat_id, text, reply_markup=_kb(_nav(lang)))
 
 
@@ -423,7 +422,7 @@ async def receipt(message: Message, bot: Bot, session: AsyncSession, lang: str, 
         return
     plan = await session.get(TenantSubscriptionPlan, draft.plan_tier_id)
     details = {"payment": payment.id, "name": draft.bot_name, "username": draft.bot_username, "user": draft.telegram_user_id,
-               "plan": plan.display_name if plan else "-", "amount": format_money(payment.amount, payment.currency)}
+               "plan": plan.display_name if plan else "-", "amount": format_money(payment.amount_minor, payment.currency)}
 
     async def notify() -> None:
         await message.answer(t(lang, "receipt_received"))

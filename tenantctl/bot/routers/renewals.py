@@ -14,6 +14,7 @@ from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.bot.routers import Routes, queue_refund
+from tenantctl.billing import lifecycle
 from tenantctl.billing import service as billing
 from tenantctl.bot.locales import error_text, t
 from tenantctl.bot.middlewares import AfterCommit
@@ -35,7 +36,7 @@ async def deliver(bot: Client, app: App) -> None:
     """
     async with app.unit_of_work() as session:
         invoices = await billing.renewals_to_invoice(session)
-        expired = await billing.expired_to_notify(session)
+        expired = await lifecycle.expired_to_notify(session)
     for payment, tenant in invoices:
         lang = tenant.default_language
         title = t(lang, "renewal_title")
@@ -57,7 +58,7 @@ async def deliver(bot: Client, app: App) -> None:
             log.warning("expiry notice for bot %s not sent: %s", tenant.id, scrub_tokens(str(exc)))
             continue
         async with app.unit_of_work() as session:
-            await billing.mark_expiry_notified(session, bot_id=tenant.id, actor="bot:renewals")
+            await lifecycle.mark_expiry_notified(session, bot_id=tenant.id)
 
 
 @router.message(Command("renew"))

@@ -12,32 +12,38 @@ No aiogram here: the bot adapter calls these functions and formats what they ret
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.billing.models import OPEN_REGISTRATION_STATUSES, PlatformPayment, TenantRegistration
-from tenantctl.billing.service import STARS
+from tenantctl.billing.models import CARD, STARS, WAIVED, PlatformPayment
 from tenantctl.core.crypto import SecretBox, sha256_hex
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.money import kopeks_to_stars
 from tenantctl.core.settings import Settings
+from tenantctl.customers.models import TenantPaymentCard
+from tenantctl.customers.service import choose_card, count_card_use
+from tenantctl.onboarding.models import (
+    OPEN_REGISTRATION_STATUSES,
+    REGISTRATION_ABANDON_AFTER,
+    TenantRegistration,
+)
 from tenantctl.plans.models import PlanFeatureGrant, TenantSubscriptionPlan
-from tenantctl.tenants.models import Bot, TenantPaymentCard
+from tenantctl.tenants.lookup import get_master
+from tenantctl.tenants.permissions import Permission, is_master_admin, require
+from tenantctl.tenants.rules import DEFAULT_LANGUAGE, LANGUAGES, normalize_support
 from tenantctl.tenants.service import (
-    LANGUAGES,
     ProvisionResult,
+    ensure_name_free,
     ensure_token_free,
-    get_master,
-    normalize_support,
     provision_tenant,
 )
 from tenantctl.tenants.telegram import BotIdentity, validate_token_format
 
 STEPS = ("bot_name", "bot_token", "language", "support", "plan", "payment_method", "confirm")
-CARD, WAIVED = "card_to_card", "waived"
 
 
 # ----- the draft ----------------------------------------------------------------------------
@@ -92,14 +98,9 @@ def _advance(draft: TenantRegistration, step: str) -> TenantRegistration:
 
 
 async def set_bot_name(session: AsyncSession, *, registration_id: int, telegram_user_id: int, name: str) -> TenantRegistration:
-    """Store the bot's display name (3-64 characters, not used by another bot)."""
+    """Store the bot's display name (normalised, 3-64 characters, not used by another bot)."""
     draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="bot_name")
-    name = " ".join((name or "").split())
-    if not 3 <= len(name) <= 64:
-        raise Invalid("name_length")
-    if await session.scalar(select(Bot.id).where(func.lower(Bot.name) == name.lower())):
-        raise Conflict("name_taken")
-    draft.bot_name = name
+    draft.bot_name = await ensure_name_free(session, name=name)
     await session.flush()
     return _advance(draft, "bot_name")
 
@@ -113,10 +114,29 @@ async def check_token_free(session: AsyncSession, *, token: str, identity: BotId
     try:
         token = validate_token_format(token)
     except Invalid:
-        raise Invalid("token_format") from None
-    await ensure_token_free(session, fingerprint=sha256_hex(token), telegram_id=identity.id if identity else None,
-                            registration_id=registration_id)
+        raise Invalid("token_format", code="token_format") from None
+    await ensure_token_free(session, fingerprint=sha256_hex(token), telegram_id=identity.id if identity else None)
+    await ensure_token_unreserved(session, fingerprint=sha256_hex(token), registration_id=registration_id)
     return token
+
+
+async def ensure_token_unreserved(session: AsyncSession, *, fingerprint: str, registration_id: int | None = None) -> None:
+    """Refuse a token that another registration in progress holds (one untouched for a week holds nothing)."""
+    reserved = select(TenantRegistration.id).where(
+        TenantRegistration.token_fingerprint == fingerprint,
+        TenantRegistration.status.in_(OPEN_REGISTRATION_STATUSES),
+        TenantRegistration.updated_at > utcnow() - REGISTRATION_ABANDON_AFTER,
+    )
+    if registration_id is not None:
+        reserved = reserved.where(TenantRegistration.id != registration_id)
+    if await session.scalar(reserved.limit(1)):
+        raise Conflict("that bot token is held by a registration in progress (waiting for its payment)", code="token_taken")
+
+
+async def create_tenant(session: AsyncSession, *, token: str, identity: BotIdentity | None, **provision: Any) -> ProvisionResult:
+    """`tenant create`: provision a tenant, unless a registration in progress holds its token."""
+    await ensure_token_unreserved(session, fingerprint=sha256_hex(validate_token_format(token)))
+    return await provision_tenant(session, token=token, identity=identity, **provision)
 
 
 async def set_token(session: AsyncSession, *, registration_id: int, telegram_user_id: int, token: str,
@@ -186,16 +206,19 @@ async def set_plan(session: AsyncSession, *, registration_id: int, telegram_user
     return _advance(draft, "plan")
 
 
-async def master_cards(session: AsyncSession) -> list[TenantPaymentCard]:
-    """The master's active cards for card-to-card payments, in display order."""
+async def card_for_payment(session: AsyncSession, *, payment: PlatformPayment) -> TenantPaymentCard | None:
+    """The master's card this card payment goes to: the one shown before while it is active, else the next
+    in rotation (remembered on the payment); None when the master has no active card."""
     master = await get_master(session)
     if master is None:
-        return []
-    return list((await session.scalars(
-        select(TenantPaymentCard)
-        .where(TenantPaymentCard.bot_id == master.id, TenantPaymentCard.is_active.is_(True))
-        .order_by(TenantPaymentCard.sort_order, TenantPaymentCard.id)
-    )).all())
+        return None
+    card_id = (payment.receipt or {}).get("card_id")
+    card = await session.get(TenantPaymentCard, card_id) if card_id else None
+    if card is None or card.bot_id != master.id or not card.is_active:
+        card = await choose_card(session, bot_id=master.id)
+        payment.receipt = {**(payment.receipt or {}), "card_id": card.id if card else None}
+        await session.flush()
+    return card
 
 
 @dataclass(frozen=True)
@@ -212,11 +235,12 @@ async def payment_options(session: AsyncSession, *, draft: TenantRegistration, t
                           settings: Settings) -> PaymentOptions:
     """What the payment step offers: a master admin, or a plan without a fee, pays nothing."""
     fee = draft.fee_kopeks or 0
+    master = await get_master(session)
     return PaymentOptions(
-        waived=telegram_user_id in settings.master_admin_ids or fee == 0,
+        waived=is_master_admin(settings.master_admin_ids, telegram_user_id) or fee == 0,
         fee_kopeks=fee,
         stars=kopeks_to_stars(fee, settings.stars_rate_kopeks) if fee else 0,
-        card=bool(await master_cards(session)),
+        card=master is not None and await choose_card(session, bot_id=master.id) is not None,
     )
 
 
@@ -242,7 +266,7 @@ async def choose_payment(session: AsyncSession, *, registration_id: int, telegra
     if payment is None:
         payment = PlatformPayment(registration_id=draft.id, purpose="activation", status="pending")
         session.add(payment)
-    payment.method, payment.amount, payment.currency = method, amount, currency
+    payment.method, payment.amount_minor, payment.currency = method, amount, currency
     draft.payment_method, draft.step = method, "confirm"
     await session.flush()
     await record(session, actor=f"tg:{telegram_user_id}", action="registration.payment_method", entity=f"registration:{draft.id}",
@@ -317,10 +341,9 @@ async def check_payable(session: AsyncSession, *, registration_id: int, telegram
     if registration.status != "awaiting_payment":
         raise Conflict("not_payable")
     payment = await pending_payment(session, registration_id=registration_id)
-    if payment is None or payment.method != STARS or (payment.currency, payment.amount) != (currency, amount):
+    if payment is None or payment.method != STARS or (payment.currency, payment.amount_minor) != (currency, amount):
         raise Conflict("not_payable")
-    await ensure_token_free(session, fingerprint=registration.token_fingerprint, telegram_id=registration.bot_telegram_id,
-                            registration_id=registration.id)
+    await ensure_token_free(session, fingerprint=registration.token_fingerprint, telegram_id=registration.bot_telegram_id)
     return payment
 
 
@@ -363,8 +386,8 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
     if payment is None or payment.method != method:
         payment = PlatformPayment(registration_id=registration.id, purpose="activation", method=method)
         session.add(payment)
-    elif (payment.currency, payment.amount) != (currency, amount):
-        raise Conflict(f"paid {amount} {currency}, expected {payment.amount} {payment.currency}")
+    elif (payment.currency, payment.amount_minor) != (currency, amount):
+        raise Conflict(f"paid {amount} {currency}, expected {payment.amount_minor} {payment.currency}")
     plan = await session.get(TenantSubscriptionPlan, registration.plan_tier_id)
     if plan is None:
         raise Conflict("the registration's plan no longer exists")
@@ -372,13 +395,15 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
     result = await provision_tenant(
         session, name=registration.bot_name, token=box.decrypt(registration.token_encrypted),
         owner_telegram_id=registration.telegram_user_id, plan=plan.name, box=box, actor=actor, identity=identity,
-        language=registration.language or "en", support_username=registration.support_username,
-        registration_id=registration.id,
+        language=registration.language or DEFAULT_LANGUAGE, support_username=registration.support_username,
     )
     payment.status, payment.external_id, payment.bot_id = "succeeded", external_id, result.bot.id
-    payment.amount, payment.currency, payment.reviewed_at = amount, currency, utcnow()
+    payment.amount_minor, payment.currency, payment.reviewed_at = amount, currency, utcnow()
     registration.status, registration.step, registration.bot_id = "completed", "done", result.bot.id
     registration.token_encrypted = None  # the bot row holds it now
+    card_id = (payment.receipt or {}).get("card_id") if method == CARD else None
+    if card_id:
+        await count_card_use(session, bot_id=(await get_master(session)).id, card_id=card_id)
     await session.flush()
     await record(session, actor=actor, action="registration.complete", entity=f"registration:{registration.id}",
                  bot_id=result.bot.id, after={"method": method, "amount": amount, "currency": currency})
@@ -409,14 +434,15 @@ async def submit_receipt(session: AsyncSession, *, registration_id: int, telegra
     payment = await pending_payment(session, registration_id=registration_id)
     if payment is None:
         payment = PlatformPayment(registration_id=registration_id, purpose="activation", method=CARD,
-                                  amount=registration.fee_kopeks or 0, currency="RUB")
+                                  amount_minor=registration.fee_kopeks or 0, currency="RUB")
         session.add(payment)
     payment.status = "awaiting_review"
-    payment.receipt = {"photo_file_id": photo_file_id} if photo_file_id else {"text": text.strip()[:2000]}
+    receipt = {"photo_file_id": photo_file_id} if photo_file_id else {"text": text.strip()[:2000]}
+    payment.receipt = {**(payment.receipt or {}), **receipt}
     registration.status, registration.step = "awaiting_review", "review"
     await session.flush()
     await record(session, actor=f"tg:{telegram_user_id}", action="registration.receipt", entity=f"registration:{registration_id}",
-                 after={"payment_id": payment.id, "amount": payment.amount, "receipt": "photo" if photo_file_id else "text"})
+                 after={"payment_id": payment.id, "amount": payment.amount_minor, "receipt": "photo" if photo_file_id else "text"})
     return payment
 
 
@@ -431,8 +457,8 @@ class Review:
 async def review_payment(session: AsyncSession, *, payment_id: int, approve: bool, reviewer_id: int, note: str | None,
                          settings: Settings, box: SecretBox) -> Review:
     """A master admin approves (completing the registration) or rejects (with a reason) a card receipt."""
-    if reviewer_id not in settings.master_admin_ids:
-        raise Invalid("not_master_admin")
+    await require(session, master_admins=settings.master_admin_ids, actor_telegram_id=reviewer_id, bot_id=None,
+                  permission=Permission.REVIEW_PLATFORM_PAYMENTS)
     payment = await session.get(PlatformPayment, payment_id)
     if payment is None or payment.registration_id is None or payment.method != CARD:
         raise NotFound("payment_unknown")
@@ -451,7 +477,7 @@ async def review_payment(session: AsyncSession, *, payment_id: int, approve: boo
     if approve:
         completion = await complete_paid_registration(
             session, registration_id=registration.id, method=CARD, external_id=f"card:{payment.id}",
-            amount=payment.amount, currency=payment.currency, box=box, actor=actor)
+            amount=payment.amount_minor, currency=payment.currency, box=box, actor=actor)
         return Review(payment, registration, completion, note)
     if not (note or "").strip():
         raise Invalid("reason_required")

@@ -16,12 +16,15 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.billing.models import PlatformPayment, TenantRegistration
+from tenantctl.billing.models import PlatformPayment
+from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.core.crypto import SecretBox
 from tenantctl.core.errors import Conflict
-from tenantctl.stats.models import Subscription, TrafficDaily, Transaction, User
-from tenantctl.tenants.models import Bot, BotPlan
-from tenantctl.tenants.service import ProvisionResult, provision_tenant, register_master
+from tenantctl.customers.models import Subscription, TrafficDaily, Transaction, User
+from tenantctl.customers.models import BotPlan
+from tenantctl.tenants.models import Bot
+from tenantctl.tenants.master import register_master
+from tenantctl.tenants.service import ProvisionResult, provision_tenant
 from tenantctl.tenants.telegram import BotIdentity
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +93,7 @@ async def build_demo(
 ) -> DemoReport:
     """Sync the catalogue from `env_path`, seed plans, register a master from it and build three tenants."""
     from tenantctl.flags.catalogue import extract_feature_flags_from_env
-    from tenantctl.flags.service import sync_catalogue
+    from tenantctl.plans.effective import sync_catalogue
     from tenantctl.plans.service import load_plan_seed, seed_plans
 
     bots = await session.scalar(select(func.count()).select_from(Bot))
@@ -115,7 +118,7 @@ async def build_demo(
         report.tenants.append(result)
         session.add(PlatformPayment(
             bot_id=result.bot.id, purpose="activation", method="card_to_card", status="succeeded",
-            amount=result.plan.activation_fee_kopeks, external_id=f"demo-activation-{spec.username}",
+            amount_minor=result.plan.activation_fee_kopeks, external_id=f"demo-activation-{spec.username}",
             reviewed_by=MASTER.id, reviewed_at=now - timedelta(days=spec.days_into_period),
         ))
         await _end_user_data(session, bot_id=result.bot.id, spec=spec, rng=rng, now=now)

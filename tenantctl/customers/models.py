@@ -1,10 +1,24 @@
-"""A tenant's end users and their data; every row carries bot_id."""
+"""A tenant's end users and what they buy: users, subscriptions, transactions, traffic, bot plans, cards.
+
+Every row carries bot_id."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantctl.core.db import Base, BigID, Timestamps, UTCDateTime
@@ -82,3 +96,40 @@ class TrafficDaily(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     consumed_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     sold_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+
+
+class BotPlan(Timestamps, Base):
+    """A VPN plan a tenant sells to its own end users."""
+
+    __tablename__ = "bot_plans"
+    __table_args__ = (
+        UniqueConstraint("bot_id", "name"),
+        CheckConstraint("price_kopeks >= 0", name="price_not_negative"),
+        CheckConstraint("period_days > 0", name="period_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    period_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    traffic_limit_gb: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)  # 0: unlimited
+    device_limit: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
+    price_kopeks: Mapped[int] = mapped_column(Integer, nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+
+
+class TenantPaymentCard(Timestamps, Base):
+    """A bank card a bot shows for card-to-card payments (the master's cards take activation fees)."""
+
+    __tablename__ = "tenant_payment_cards"
+    __table_args__ = (UniqueConstraint("bot_id", "card_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True, nullable=False)
+    card_number: Mapped[str] = mapped_column(String(32), nullable=False)
+    holder_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    bank_name: Mapped[str | None] = mapped_column(String(128))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    usage_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)  # completed payments

@@ -1,0 +1,1 @@
+"""Self-service registration: the durable draft, its steps and the activation payment."""

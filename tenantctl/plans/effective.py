@@ -1,0 +1,234 @@
+"""Effective flags of every tenant: the catalogue, its plan's grants and its overrides, materialised.
+
+The result lives in `bot_feature_flags`, recomputed set-based: the plan layer is resolved once per
+(plan, feature) in Python, then written for every tenant on that plan by one INSERT ... SELECT;
+only the few bots with overrides get individual rows. The statement count does not grow with the
+number of tenants. Every domain that changes an input (catalogue, grant, plan, override,
+subscription status) calls `recompute_flags` in its own transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterable
+
+from sqlalchemy import Boolean, Integer, String, and_, bindparam, column, delete, insert, literal, or_, select, update, values
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantctl.core.db import JSONType, utcnow
+from tenantctl.flags.models import BotFeatureFlag, Feature, TenantFeatureOverride
+from tenantctl.flags.resolution import Layer, resolve
+from tenantctl.flags.service import SyncReport, store_catalogue
+from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
+
+if TYPE_CHECKING:
+    from tenantctl.flags.catalogue import Catalogue
+
+
+def plan_layer_for(plan: TenantSubscriptionPlan, grant: PlanFeatureGrant | None) -> Layer | None:
+    """The plan's layer: its explicit grant, or an implicit 'on' for all-features plans."""
+    if grant is not None:
+        return Layer(grant.enabled, grant.value if grant.enabled else None, grant.config_override)
+    if plan.grants_all_features:
+        return Layer(True)
+    return None
+
+
+def override_layer_for(override: TenantFeatureOverride | None, now: datetime) -> Layer | None:
+    """The override's layer, or None when there is none or it has expired."""
+    if override is None or (override.expires_at is not None and override.expires_at <= now):
+        return None
+    return Layer(override.enabled, override.value, override.config_override)
+
+
+async def recompute_flags(
+    session: AsyncSession,
+    *,
+    bot_ids: Iterable[int] | None = None,
+    plan_ids: Iterable[int] | None = None,
+    feature_keys: Iterable[str] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Rewrite `bot_feature_flags` for the tenants and features in scope (None: all)."""
+    now = now or utcnow()
+    bot_ids = None if bot_ids is None else sorted(set(bot_ids))
+    plan_ids = None if plan_ids is None else sorted(set(plan_ids))
+    keys = None if feature_keys is None else sorted(set(feature_keys))
+    if bot_ids == [] or plan_ids == [] or keys == []:
+        return
+
+    in_scope = []
+    if bot_ids is not None:
+        in_scope.append(TenantSubscription.bot_id.in_(bot_ids))
+    if plan_ids is not None:
+        in_scope.append(TenantSubscription.plan_tier_id.in_(plan_ids))
+    sub_filter = and_(*in_scope) if in_scope else literal(True)
+
+    feature_query = select(Feature)
+    if keys is not None:
+        feature_query = feature_query.where(Feature.key.in_(keys))
+    features = list((await session.scalars(feature_query)).all())
+    if not features:
+        return
+    feature_keys_in_scope = [f.key for f in features]
+
+    scoped_plans = select(TenantSubscription.plan_tier_id).where(sub_filter).distinct()
+    plans = list((await session.scalars(select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.id.in_(scoped_plans)))).all())
+    grants = {
+        (g.plan_tier_id, g.feature_key): g
+        for g in (
+            await session.scalars(
+                select(PlanFeatureGrant).where(
+                    PlanFeatureGrant.plan_tier_id.in_([p.id for p in plans]),
+                    PlanFeatureGrant.feature_key.in_(feature_keys_in_scope),
+                )
+            )
+        ).all()
+    }
+
+    # Lock the tenants in scope (in bot order, so two recomputes never deadlock): a concurrent
+    # recompute of an overlapping scope waits here instead of inserting rows this one deletes.
+    await session.execute(
+        select(TenantSubscription.id).where(sub_filter).order_by(TenantSubscription.bot_id).with_for_update()
+    )
+    scoped_bots = select(TenantSubscription.bot_id).where(sub_filter)
+    await session.execute(
+        delete(BotFeatureFlag).where(
+            BotFeatureFlag.bot_id.in_(scoped_bots), BotFeatureFlag.feature_key.in_(feature_keys_in_scope)
+        )
+    )
+
+    plan_layers: dict[tuple[int, str], Layer | None] = {}
+    rows = []
+    for plan in plans:
+        for feature in features:
+            layer = plan_layers[(plan.id, feature.key)] = plan_layer_for(plan, grants.get((plan.id, feature.key)))
+            for active in (True, False):
+                eff = resolve(feature, layer, None, active=active)
+                rows.append((plan.id, active, feature.key, eff.enabled, eff.value, eff.config, eff.source))
+    if rows:
+        resolved = (
+            values(
+                column("plan_id", Integer),
+                column("active", Boolean),
+                column("feature_key", String),
+                column("enabled", Boolean),
+                column("value", String),
+                column("config", JSONType),
+                column("source", String),
+                name="resolved",
+            )
+            .data(rows)
+            .cte("resolved")
+        )
+        source_rows = (
+            select(
+                TenantSubscription.bot_id,
+                resolved.c.feature_key,
+                resolved.c.enabled,
+                resolved.c.value,
+                resolved.c.config,
+                resolved.c.source,
+            )
+            .join(resolved, resolved.c.plan_id == TenantSubscription.plan_tier_id)
+            .where(sub_filter, resolved.c.active == (TenantSubscription.status == "active"))
+        )
+        await session.execute(
+            insert(BotFeatureFlag).from_select(
+                ["bot_id", "feature_key", "enabled", "value", "config", "source"], source_rows
+            )
+        )
+    await _apply_overrides(session, features, plan_layers, sub_filter, now)
+
+
+async def _apply_overrides(
+    session: AsyncSession,
+    features: list[Feature],
+    plan_layers: dict[tuple[int, str], Layer | None],
+    sub_filter: Any,
+    now: datetime,
+) -> None:
+    """Rewrite the rows of bots that have a live override, one batched UPDATE."""
+    by_key = {f.key: f for f in features}
+    result = await session.execute(
+        select(TenantFeatureOverride, TenantSubscription.plan_tier_id)
+        .join(TenantSubscription, TenantSubscription.bot_id == TenantFeatureOverride.bot_id)
+        .where(
+            sub_filter,
+            TenantSubscription.status == "active",
+            TenantFeatureOverride.feature_key.in_(list(by_key)),
+            or_(TenantFeatureOverride.expires_at.is_(None), TenantFeatureOverride.expires_at > now),
+        )
+    )
+    updates = []
+    for override, plan_id in result.all():
+        feature = by_key[override.feature_key]
+        eff = resolve(feature, plan_layers.get((plan_id, feature.key)), override_layer_for(override, now), active=True)
+        updates.append(
+            {
+                "b_bot_id": override.bot_id,
+                "b_feature_key": override.feature_key,
+                "enabled": eff.enabled,
+                "value": eff.value,
+                "config": eff.config,
+                "source": eff.source,
+            }
+        )
+    if updates:
+        await session.execute(
+            update(BotFeatureFlag.__table__)
+            .where(
+                BotFeatureFlag.__table__.c.bot_id == bindparam("b_bot_id"),
+                BotFeatureFlag.__table__.c.feature_key == bindparam("b_feature_key"),
+            ),
+            updates,
+        )
+
+
+async def explain_bot_flags(session: AsyncSession, *, bot_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every feature for one bot with each layer shown: default, plan_value, override_value, value, source."""
+    now = now or utcnow()
+    subscription = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == bot_id))
+    plan = await session.get(TenantSubscriptionPlan, subscription.plan_tier_id) if subscription else None
+    grants = {}
+    if plan is not None:
+        grants = {
+            g.feature_key: g
+            for g in (await session.scalars(select(PlanFeatureGrant).where(PlanFeatureGrant.plan_tier_id == plan.id))).all()
+        }
+    overrides = {
+        o.feature_key: o
+        for o in (await session.scalars(select(TenantFeatureOverride).where(TenantFeatureOverride.bot_id == bot_id))).all()
+    }
+    active = subscription is not None and subscription.status == "active"
+    rows = []
+    for feature in (await session.scalars(select(Feature).order_by(Feature.category, Feature.key))).all():
+        plan_layer = plan_layer_for(plan, grants.get(feature.key)) if plan else None
+        override = overrides.get(feature.key)
+        override_layer = override_layer_for(override, now)
+        eff = resolve(feature, plan_layer, override_layer, active=active)
+        rows.append(
+            {
+                "key": feature.key,
+                "category": feature.category,
+                "kind": feature.kind,
+                "default_value": feature.default_value if feature.kind == "mode" else feature.default_enabled,
+                "plan_value": plan_layer.shown() if plan_layer else None,
+                "override_value": override_layer.shown() if override_layer else None,
+                "override_expired": override is not None and override_layer is None,
+                "value": eff.value if feature.kind == "mode" else eff.enabled,
+                "enabled": eff.enabled,
+                "source": eff.source,
+                "config": eff.config,
+                "present": feature.is_present,
+            }
+        )
+    return rows
+
+
+async def sync_catalogue(session: AsyncSession, *, catalogue: "Catalogue", actor: str, source: str = "") -> SyncReport:
+    """Store the extracted catalogue and bring every tenant's flags in line with what changed."""
+    report = await store_catalogue(session, catalogue=catalogue, actor=actor, source=source)
+    if report.touched:
+        await recompute_flags(session, feature_keys=report.touched)
+    return report
