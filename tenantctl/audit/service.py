@@ -40,15 +40,3 @@ async def list_entries(
     return list((await session.scalars(query)).all())
 
 
-def entry_as_dict(entry: AuditEntry) -> dict[str, Any]:
-    """JSON-ready form of one entry."""
-    return {
-        "id": entry.id,
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "action": entry.action,
-        "entity": entry.entity,
-        "bot_id": entry.bot_id,
-        "before": entry.before,
-        "after": entry.after,
-    }

@@ -36,7 +36,8 @@ def list_(
     """Newest entries first."""
     from rich.table import Table
 
-    from tenantctl.audit.service import entry_as_dict, list_entries
+    from tenantctl.audit.schemas import entry_as_dict
+    from tenantctl.audit.service import list_entries
     from tenantctl.tenants.lookup import resolve_bot
 
     async def work(session, _app):

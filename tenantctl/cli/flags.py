@@ -103,7 +103,8 @@ def list_(
     """The catalogue stored in the database."""
     from rich.table import Table
 
-    from tenantctl.flags.service import feature_as_dict, list_features
+    from tenantctl.flags.schemas import feature_as_dict
+    from tenantctl.flags.service import list_features
 
     async def work(session, _app):
         return [feature_as_dict(f) for f in await list_features(session, category=category)]
@@ -128,7 +129,8 @@ def list_(
 @app.command()
 def show(key: str = typer.Argument(..., help="Feature key, e.g. yookassa."), as_json: bool = typer.Option(False, "--json")) -> None:
     """One stored feature: its defaults, config template and secret keys."""
-    from tenantctl.flags.service import feature_as_dict, get_feature
+    from tenantctl.flags.schemas import feature_as_dict
+    from tenantctl.flags.service import get_feature
 
     async def work(session, _app):
         return feature_as_dict(await get_feature(session, key))

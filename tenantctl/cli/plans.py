@@ -60,7 +60,8 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every plan, archived ones included."""
     from rich.table import Table
 
-    from tenantctl.plans.service import list_plans, plan_as_dict
+    from tenantctl.plans.schemas import plan_as_dict
+    from tenantctl.plans.service import list_plans
 
     async def work(session, _app):
         return [plan_as_dict(p) for p in await list_plans(session)]
@@ -84,7 +85,8 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 def show(plan: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """One plan with its grants."""
     from tenantctl.core.money import format_money
-    from tenantctl.plans.service import get_plan, grants_matrix, plan_as_dict
+    from tenantctl.plans.schemas import plan_as_dict
+    from tenantctl.plans.service import get_plan, grants_matrix
 
     async def work(session, _app):
         return plan_as_dict(await get_plan(session, plan)), await grants_matrix(session, plan=plan)

@@ -11,26 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
 from tenantctl.core.errors import Invalid, NotFound
-from tenantctl.flags.models import Feature
 from tenantctl.core.text import suggest
+from tenantctl.flags.catalogue import mode_is_on
+from tenantctl.flags.models import Feature
+from tenantctl.flags.resolution import Layer
 
 if TYPE_CHECKING:
     from tenantctl.flags.catalogue import Catalogue, FeatureSpec
-
-STORED_FIELDS = (
-    "env_key",
-    "env_aliases",
-    "category",
-    "kind",
-    "allowed_values",
-    "default_enabled",
-    "default_value",
-    "default_config",
-    "config_keys",
-    "secret_keys",
-    "description",
-    "is_present",
-)
 
 
 def spec_to_row(spec: "FeatureSpec") -> dict[str, Any]:
@@ -49,11 +36,6 @@ def spec_to_row(spec: "FeatureSpec") -> dict[str, Any]:
         "description": spec.description,
         "is_present": True,
     }
-
-
-def feature_as_dict(feature: Feature) -> dict[str, Any]:
-    """JSON-ready form of a stored feature."""
-    return {"key": feature.key, **{name: getattr(feature, name) for name in STORED_FIELDS}}
 
 
 @dataclass
@@ -140,7 +122,7 @@ async def get_feature(session: AsyncSession, key: str) -> Feature:
     return feature
 
 
-def validate_config_override(feature: Feature, config: dict[str, Any]) -> dict[str, Any]:
+def _validate_config(feature: Feature, config: dict[str, Any]) -> dict[str, Any]:
     """Check a config override against the feature's template: unknown keys are an error."""
     if not isinstance(config, dict):
         raise Invalid("a config override must be a JSON object")
@@ -154,7 +136,7 @@ def validate_config_override(feature: Feature, config: dict[str, Any]) -> dict[s
     return config
 
 
-def validate_mode_value(feature: Feature, value: str | None) -> str | None:
+def _validate_mode_value(feature: Feature, value: str | None) -> str | None:
     """A mode feature's value must be one of its allowed values; switches take none."""
     if value is None:
         return None
@@ -163,3 +145,14 @@ def validate_mode_value(feature: Feature, value: str | None) -> str | None:
     if feature.allowed_values and value not in feature.allowed_values:
         raise Invalid(f"{feature.key} takes one of {', '.join(feature.allowed_values)}, not {value!r}")
     return value
+
+
+async def validated_layer(session: AsyncSession, *, feature: str, enabled: bool | None, value: str | None,
+                          config: dict[str, Any] | None) -> tuple[Feature, Layer]:
+    """The catalogue feature and the layer a plan grant or an override puts on it, checked: a mode value must
+    be allowed (and decides on or off), config keys must be in the template and never secret."""
+    feature_row = await get_feature(session, feature)
+    value = _validate_mode_value(feature_row, value)
+    if value is not None:
+        enabled = mode_is_on(value)
+    return feature_row, Layer(enabled, value, _validate_config(feature_row, config or {}))

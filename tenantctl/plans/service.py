@@ -11,25 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
 from tenantctl.core.errors import Conflict, Invalid, NotFound
-from tenantctl.flags.models import Feature
-from tenantctl.flags.service import get_feature, validate_config_override, validate_mode_value
-from tenantctl.flags.catalogue import mode_is_on
-from tenantctl.plans.effective import recompute_flags
-from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
 from tenantctl.core.text import suggest
+from tenantctl.flags.models import Feature
+from tenantctl.flags.service import get_feature, validated_layer
+from tenantctl.plans.effective import recompute_flags
+from tenantctl.plans.models import (
+    PlanFeatureGrant,
+    TenantSubscription,
+    TenantSubscriptionPlan,
+)
+from tenantctl.plans.schemas import PLAN_FIELDS, grant_as_dict, plan_as_dict
 
 DEFAULT_SEED_PATH = Path(__file__).resolve().parents[2] / "seeds" / "plans.yaml"
-PLAN_FIELDS = ("display_name", "monthly_price_kopeks", "activation_fee_kopeks", "description", "sort_order", "is_active", "grants_all_features")
-
-
-def plan_as_dict(plan: TenantSubscriptionPlan) -> dict[str, Any]:
-    """JSON-ready form of a plan."""
-    return {"name": plan.name, **{f: getattr(plan, f) for f in PLAN_FIELDS}}
-
-
-def grant_as_dict(grant: PlanFeatureGrant) -> dict[str, Any]:
-    """JSON-ready form of a grant."""
-    return {"enabled": grant.enabled, "value": grant.value, "config": grant.config_override}
 
 
 async def list_plans(session: AsyncSession, *, include_archived: bool = True) -> list[TenantSubscriptionPlan]:
@@ -110,17 +103,13 @@ async def set_grant(
 ) -> PlanFeatureGrant:
     """Grant (or explicitly deny) a feature on a plan; every tenant on it follows."""
     plan_row = await get_plan(session, plan)
-    feature_row = await get_feature(session, feature)
-    value = validate_mode_value(feature_row, value)
-    if value is not None:
-        enabled = mode_is_on(value)
-    config = validate_config_override(feature_row, config or {})
+    feature_row, layer = await validated_layer(session, feature=feature, enabled=enabled, value=value, config=config)
     grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True)
     before = grant_as_dict(grant) if grant else None
     if grant is None:
         grant = PlanFeatureGrant(plan_tier_id=plan_row.id, feature_key=feature_row.key)
         session.add(grant)
-    grant.enabled, grant.value, grant.config_override = enabled, value, config
+    grant.enabled, grant.value, grant.config_override = layer.enabled, layer.value, layer.config
     await session.flush()
     after = grant_as_dict(grant)
     if before != after:

@@ -11,13 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.audit.service import record
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Invalid, NotFound
-from tenantctl.flags.catalogue import mode_is_on
 from tenantctl.flags.models import TenantFeatureOverride
-from tenantctl.flags.service import (
-    get_feature,
-    validate_config_override,
-    validate_mode_value,
-)
+from tenantctl.flags.schemas import override_as_dict
+from tenantctl.flags.service import validated_layer
 from tenantctl.plans.effective import recompute_flags
 
 
@@ -40,11 +36,8 @@ async def set_override(
         raise Invalid("an override needs a reason")
     if expires_at is not None and expires_at <= now:
         raise Invalid("the expiry is in the past")
-    feature_row = await get_feature(session, feature)
-    value = validate_mode_value(feature_row, value)
-    if value is not None:
-        enabled = mode_is_on(value)
-    config = validate_config_override(feature_row, config or {})
+    feature_row, layer = await validated_layer(session, feature=feature, enabled=enabled, value=value, config=config)
+    enabled, value, config = layer.enabled, layer.value, layer.config
     override = await session.get(TenantFeatureOverride, (bot_id, feature_row.key), with_for_update=True)
     before = override_as_dict(override) if override else None
     entity = f"bot:{bot_id}/{feature_row.key}"
@@ -96,13 +89,3 @@ async def expire_overrides(session: AsyncSession, *, now: datetime | None = None
     return expired
 
 
-def override_as_dict(override: TenantFeatureOverride) -> dict[str, Any]:
-    """JSON-ready form of an override (for audit and output)."""
-    return {
-        "enabled": override.enabled,
-        "value": override.value,
-        "config": override.config_override,
-        "expires_at": override.expires_at.isoformat() if override.expires_at else None,
-        "reason": override.reason,
-        "created_by": override.created_by,
-    }

@@ -306,3 +306,39 @@ async def test_overlapping_recomputes_do_not_collide(app) -> None:
     flags = {b: await _flags(app, b) for b in bots}
     assert all(flags[b]["yookassa"][:3] == (False, None, "override") for b in bots[:5])
     assert all(flags[b]["yookassa"][:3] == (True, None, "plan") for b in bots[5:])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(feature="support_tickets", value="email"), "takes one of tickets, contact, both"),
+        (dict(feature="yookassa", value="x"), "is a switch"),
+        (dict(feature="yookassa", config={"BOGUS": 1}), "no config key"),
+        (dict(feature="yookassa", config={"YOOKASSA_SECRET_KEY": "x"}), "secret"),
+        (dict(feature="yokassa"), "did you mean yookassa"),
+    ],
+)
+async def test_grants_and_overrides_refuse_the_same_input_the_same_way(app, kwargs, error) -> None:
+    await _catalogue(app)
+    growth = await _plan_id(app, "growth")
+    async with app.unit_of_work() as s:
+        (bot,) = await tenants(s, growth, 1)
+    refusals = []
+    for call in (lambda s: plans.set_grant(s, plan="growth", actor=ACTOR, **kwargs),
+                 lambda s: set_override(s, bot_id=bot, enabled=True, reason="test", actor=ACTOR, **kwargs)):
+        with pytest.raises((Invalid, NotFound), match=error) as refused:
+            async with app.unit_of_work() as s:
+                await call(s)
+        refusals.append((type(refused.value), str(refused.value)))
+    assert refusals[0] == refusals[1]
+
+
+async def test_a_mode_value_decides_on_or_off_for_grants_and_overrides_alike(app) -> None:
+    await _catalogue(app)
+    growth = await _plan_id(app, "growth")
+    async with app.unit_of_work() as s:
+        (bot,) = await tenants(s, growth, 1)
+        grant = await plans.set_grant(s, plan="growth", feature="support_tickets", actor=ACTOR, value="tickets")
+        override = await set_override(s, bot_id=bot, feature="support_tickets", enabled=False, value="contact",
+                                      reason="test", actor=ACTOR)
+    assert (grant.enabled, override.enabled) == (True, True)
