@@ -17,8 +17,10 @@ Rules, in order:
   `CONFIG_PREFIX_OVERRIDES` where prefixes lie). Every other key goes to the feature with the
   longest matching prefix. A discovered switch that falls under another feature's prefix is a
   sub-switch (`YOOKASSA_SBP_ENABLED`, `REFERRAL_WITHDRAWAL_ENABLED`): it is config, not a feature.
-- Master-only keys never enter a config. Secret-looking keys do, listed in `secret_keys`, but
-  with the value None: the catalogue never carries a secret from the file.
+- Master-only keys (`flags/keys.py`, by family) never enter a config; a master-only switch such as
+  `NALOGO_ENABLED` is still a feature, since only its on/off value goes to a tenant, by plan.
+  Secret-looking keys do enter, listed in `secret_keys`, but with the value None: the catalogue
+  never carries a secret from the file.
 - Config defaults are typed by `coerce_value`; an empty value is None ("not set"). Only active
   keys count: commented-out `# KEY=value` examples (`ParsedEnv.optional`) are not defaults.
 - When two keys map to one feature (an alias twice, `FOO_ENABLED` and `ENABLE_FOO`), the first
@@ -45,6 +47,7 @@ from typing import Any
 from tenantctl.core.errors import NotFound
 from tenantctl.core.text import suggest
 from tenantctl.flags.envfile import EnvEntry, EnvWarning, ParsedEnv, parse_env_file
+from tenantctl.flags.keys import is_master_only, is_secret_key
 
 SUPPORT_CONTACT_MODES = frozenset({"contact", "both"})  # support_tickets values that offer a contact
 
@@ -88,19 +91,6 @@ FEATURE_CATEGORIES: dict[str, list[str]] = {
     "other": [],  # every discovered feature that is not a payment gateway
 }
 
-MASTER_ONLY_CONFIGS: list[str] = [
-    "REMNAWAVE_API_KEY",
-    "REMNAWAVE_API_URL",
-    "REMNAWAVE_SECRET_KEY",
-    "REMNAWAVE_USERNAME",
-    "REMNAWAVE_PASSWORD",
-    "BOT_TOKEN",  # each tenant has its own
-    # Added: the master's own admins and infrastructure, meaningless or dangerous in a tenant.
-    "ADMIN_IDS",
-    "REDIS_URL",
-]
-MASTER_ONLY_PREFIXES = ("DATABASE_", "POSTGRES_", "SQLITE_")  # the master's database settings
-
 # Where the natural prefix lies: the feature owns these keys too.
 CONFIG_PREFIX_OVERRIDES: dict[str, tuple[str, ...]] = {
     "referral_program": ("REFERRAL_",),
@@ -119,7 +109,6 @@ TRUE_VALUES = frozenset({"true", "1", "yes", "on"})
 FALSE_VALUES = frozenset({"", "false", "0", "no", "off"})
 _BOOLEANS = frozenset({"true", "false"})
 
-_SECRET = re.compile(r"(?:^|_)(?:TOKEN|PASSWORD|API_KEY)$|(?:^|_)(?:SECRETS?|PRIVATE)(?:_|$)")
 _PAYMENTS_SECTION = re.compile(r"pay|purchase|платеж|платёж|оплат|касс|kassa", re.IGNORECASE)
 _UPPER_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
 _SUFFIXES = re.compile(r"^ENABLE_|_ENABLED$|_MODE$")
@@ -191,20 +180,6 @@ class _Draft:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def is_secret_key(key: str) -> bool:
-    """`*_TOKEN`, `*_PASSWORD`, `*_API_KEY` at the end, `SECRET`/`PRIVATE` as a word anywhere.
-
-    Words are `_`-separated, so `CABINET_ACCESS_TOKEN_EXPIRE_MINUTES` is not a secret while
-    `APPLE_IAP_PRIVATE_KEY_PATH` is (as the `*_PRIVATE*` rule says; a key path is sensitive).
-    """
-    return bool(_SECRET.search(key.upper()))
-
-
-def is_master_only(key: str) -> bool:
-    """Whether a key belongs to the master bot alone and is never copied to a tenant."""
-    return key in MASTER_ONLY_CONFIGS or key.startswith(MASTER_ONLY_PREFIXES)
-
-
 def is_feature_enabled_value(kind: str, value: str | None) -> bool:
     """A mode is on unless its value is an off value; a switch is on when its value is truthy."""
     if kind == "mode":
@@ -238,7 +213,8 @@ def coerce_value(raw: str | None) -> Any:
 def extract_catalogue(parsed: ParsedEnv) -> Catalogue:
     """Classify a parsed `.env` into features with categories and config templates."""
     warnings = list(parsed.warnings)
-    entries = [e for e in parsed.entries.values() if not is_master_only(e.key)]
+    entries = list(parsed.entries.values())
+    master_only = [key for key in parsed.entries if is_master_only(key, parsed.entries)]
     candidates = [(e, *kind) for e in entries if (kind := _classify(e)) is not None]
     design = [c for c in candidates if c[0].key in FEATURE_FLAG_PATTERNS]
     discovered = sorted(
@@ -260,10 +236,9 @@ def extract_catalogue(parsed: ParsedEnv) -> Catalogue:
     feature_env_keys = {d.entry.key for d in drafts.values()}
     for entry in entries:
         owner = _owner(entry.key, owners)
-        if owner is not None and entry.key not in feature_env_keys:
+        if owner is not None and entry.key not in feature_env_keys and entry.key not in master_only:
             owner.config[entry.key] = None if is_secret_key(entry.key) else coerce_value(entry.value)
     features = [_spec(d, warnings) for d in sorted(drafts.values(), key=lambda d: d.entry.line)]
-    master_only = [key for key in parsed.entries if is_master_only(key)]
     return Catalogue(features=features, master_only=master_only, warnings=sorted(warnings, key=lambda w: w.line))
 
 

@@ -1,4 +1,4 @@
-"""A tenant's configuration: the snapshot clone of the master's, without master-only or secret keys."""
+"""A tenant's configuration: the snapshot clone of the master's, without master-only or secret keys (`flags/keys.py`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.audit.service import record
 from tenantctl.core.crypto import SecretBox
 from tenantctl.core.errors import Invalid, NotFound
-from tenantctl.flags.catalogue import is_master_only, is_secret_key
+from tenantctl.flags.keys import exclusion_reason, master_only_family
 from tenantctl.tenants.lookup import get_master
 from tenantctl.tenants.models import Bot, BotConfiguration
 
@@ -19,29 +19,6 @@ from tenantctl.tenants.models import Bot, BotConfiguration
 # BOT_NAME (the name given at creation), BOT_USERNAME (from getMe; None offline),
 # DEFAULT_LANGUAGE (--language) and SUPPORT_USERNAME (--support; None if not given).
 TENANT_DEFAULT_KEYS = ("BOT_NAME", "BOT_USERNAME", "DEFAULT_LANGUAGE", "SUPPORT_USERNAME")
-
-
-# tenantctl's own settings (see core/settings.py): they configure the platform, never a tenant bot.
-PLATFORM_SETTING_KEYS = frozenset({
-    "DATABASE_URL", "TENANTCTL_SECRET_KEY", "TENANTCTL_KEY_FILE", "MASTER_BOT_TOKEN", "MASTER_ADMIN_IDS",
-    "TELEGRAM_API_SERVER", "REDIS_URL", "ENV_EXAMPLE_PATH", "STARS_RATE_KOPEKS", "GRACE_PERIOD_DAYS", "RENEWAL_NOTICE_DAYS",
-})
-
-
-def is_sensitive_key(key: str) -> bool:
-    """Stored encrypted on the master, never cloned unshared: secret-looking or master-only."""
-    return is_secret_key(key) or is_master_only(key)
-
-
-def exclusion_reason(key: str, share_keys: Iterable[str] = ()) -> str | None:
-    """Why the cloner leaves a master key out of a tenant, or None if it copies it."""
-    if is_master_only(key):  # MASTER_ONLY_CONFIGS and the master's database settings
-        return "master-only"
-    if key in PLATFORM_SETTING_KEYS:
-        return "platform setting (tenantctl's own)"
-    if is_secret_key(key) and key not in set(share_keys):
-        return f"secret-looking (copy it with --share {key})"
-    return None
 
 
 def plaintext_of(row: BotConfiguration, box: SecretBox) -> Any:
@@ -112,7 +89,7 @@ async def clone_master_config_to_tenant(
     for key, row in sorted(master_rows.items()):
         if key in TENANT_DEFAULT_KEYS:
             continue
-        reason = exclusion_reason(key, share)
+        reason = exclusion_reason(key, share, master_rows)
         if reason:
             report.excluded[key] = reason
         elif key in edited:
@@ -151,13 +128,13 @@ async def clone_master_config_to_tenant(
 
 
 def _check_share_keys(share_keys: Iterable[str], master_keys: Iterable[str]) -> list[str]:
-    """The keys to share, sorted; Invalid for a key the master lacks or one that is never shared."""
+    """The keys to share, sorted; Invalid for a key the master lacks or a master-only one (never shared)."""
     share, known = sorted({key.strip() for key in share_keys if key.strip()}), set(master_keys)
     for key in share:
         if key not in known:
             raise Invalid(f"--share {key}: the master has no configuration key {key}")
-        if is_master_only(key) or key in PLATFORM_SETTING_KEYS:
-            raise Invalid(f"--share {key}: {exclusion_reason(key)}, never shared")
+        if family := master_only_family(key, known):
+            raise Invalid(f"--share {key}: {family.reason}, never shared")
     return share
 
 

@@ -12,7 +12,8 @@ from tenantctl.audit.service import record
 from tenantctl.core.crypto import SecretBox, new_webhook_secret, sha256_hex
 from tenantctl.core.errors import Conflict, Invalid
 from tenantctl.flags.envfile import parse_env_file
-from tenantctl.tenants.config import is_sensitive_key, plaintext_of
+from tenantctl.flags.keys import is_sensitive_key
+from tenantctl.tenants.config import plaintext_of
 from tenantctl.tenants.lookup import get_master
 from tenantctl.tenants.models import Bot, BotConfiguration
 from tenantctl.tenants.rules import LANGUAGES
@@ -82,18 +83,19 @@ async def register_master(
         row.config_key: row
         for row in (await session.scalars(select(BotConfiguration).where(BotConfiguration.bot_id == master.id))).all()
     }
+    keys = set(parsed.entries)
     for key, entry in parsed.entries.items():
         row = existing.pop(key, None)
         if row is None:
             row = BotConfiguration(bot_id=master.id, config_key=key, source="master")
             session.add(row)
             report.added.append(key)
-        elif plaintext_of(row, box) != entry.value or (row.value is not None and is_sensitive_key(key)):
+        elif plaintext_of(row, box) != entry.value or (row.value is not None and is_sensitive_key(key, keys)):
             report.changed.append(key)
         else:
             report.unchanged += 1
             continue
-        _store_value(row, key, entry.value, box)
+        _store_value(row, key, entry.value, box, keys)
     for key, row in existing.items():
         await session.delete(row)
         report.removed.append(key)
@@ -109,8 +111,8 @@ async def register_master(
     return report
 
 
-def _store_value(row: BotConfiguration, key: str, value: str | None, box: SecretBox) -> None:
-    if is_sensitive_key(key):
+def _store_value(row: BotConfiguration, key: str, value: str | None, box: SecretBox, keys: set[str]) -> None:
+    if is_sensitive_key(key, keys):
         row.value, row.encrypted_value = None, (None if value is None else box.encrypt(value))
     else:
         row.value, row.encrypted_value = value, None

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from tenantctl.cli.main import app
 from tenantctl.core.app import open_app
 from tests.tenants.support import (
+    MASTER_ENV,
     MASTER_SECRETS,
     MASTER_TOKEN,
     add_features_and_plans,
@@ -101,7 +102,7 @@ def test_tenant_create_prints_the_api_token_once_and_refuses_duplicates(cli_env,
     refused("tenant", "create", "--name", "Typo", "--token", tenant_token(9), "--owner", "1", "--plan", "growht", "--offline",
             message="did you mean growth")
     refused("tenant", "create", "--name", "Leak", "--token", tenant_token(9), "--owner", "1", "--plan", "starter", "--offline",
-            "--share", "REMNAWAVE_API_KEY", message="master-only, never shared")
+            "--share", "REMNAWAVE_API_KEY", message="master-only: REMNAWAVE_* (the operator's panel), never shared")
     stdin = runner.invoke(app, ["tenant", "create", "--name", "Piped", "--token", "-", "--owner", "9", "--plan", "starter", "--offline"],
                           input=tenant_token(8) + "\n")
     assert stdin.exit_code == 0, stdin.output
@@ -143,10 +144,32 @@ def test_tenant_commands(cli_env, platform) -> None:
     refused("tenant", "token", "Shop 2", "revoke", message="needs the token's prefix")
 
     dry = json.loads(ok("tenant", "clone-config", "Shop 2", "--dry-run", "--json").stdout)
-    assert dry["dry_run"] and dry["excluded"]["REMNAWAVE_API_KEY"] == "master-only" and "YOOKASSA_SHOP_ID" in dry["copied"]
+    assert dry["dry_run"] and dry["excluded"]["REMNAWAVE_API_KEY"] == "master-only: REMNAWAVE_* (the operator's panel)"
+    assert dry["excluded"]["YOOKASSA_SHOP_ID"].startswith("master-only: the user or id half of a credential")
+    assert "TRIAL_DURATION_DAYS" in dry["copied"]
     human = ok("tenant", "clone-config", "Shop 2", "--share", "YOOKASSA_SECRET_KEY").output
-    assert "did copy" in human and "REMNAWAVE_API_KEY: master-only" in human
+    assert "did copy" in human and "REMNAWAVE_API_KEY: master-only: REMNAWAVE_* (the operator's panel)" in human
     refused("tenant", "show", "Shop 3", message="no tenant bot 'Shop 3' (did you mean Shop")
+
+
+def test_share_never_lifts_a_master_only_family(cli_env, platform, tmp_path) -> None:
+    panel_secrets = {"REMNAWAVE_CADDY_TOKEN": "caddy-token-value-41d0", "REMNAWAVE_WEBHOOK_SECRET": "rw-webhook-secret-value-8e27"}
+    env = write_env(tmp_path, MASTER_ENV + "".join(f"{k}={v}\n" for k, v in panel_secrets.items()), name="panel.env")
+    ok("master", "init", "--env", env, "--offline")
+    family = "master-only: REMNAWAVE_* (the operator's panel)"
+    outputs = []
+    for key in panel_secrets:
+        created = refused("tenant", "create", "--name", "Shop 1", "--token", tenant_token(1), "--owner", "701", "--plan", "starter",
+                          "--offline", "--share", key, message=f"error: --share {key}: {family}, never shared")
+        outputs.append(created.output)
+    assert create(1).exit_code == 0
+    for key in panel_secrets:
+        cloned = refused("tenant", "clone-config", "Shop 1", "--share", key, message=f"error: --share {key}: {family}, never shared")
+        outputs.append(cloned.output)
+    assert all(len(output.strip().splitlines()) == 1 for output in outputs)
+    dry = json.loads(ok("tenant", "clone-config", "Shop 1", "--dry-run", "--json").stdout)
+    assert {key: dry["excluded"][key] for key in panel_secrets} == dict.fromkeys(panel_secrets, family)
+    assert not any(value in output for value in panel_secrets.values() for output in outputs)
 
 
 def test_tenant_create_checks_the_token_with_get_me(cli_env, platform, monkeypatch) -> None:

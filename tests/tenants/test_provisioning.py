@@ -11,12 +11,11 @@ from tenantctl.audit.models import AuditEntry
 from tenantctl.core.crypto import sha256_hex
 from tenantctl.core.dates import add_months
 from tenantctl.core.errors import Conflict, Invalid, NotFound
-from tenantctl.flags.catalogue import is_master_only, is_secret_key
+from tenantctl.flags.keys import is_sensitive_key
 from tenantctl.flags.models import BotFeatureFlag
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.tenants import service
 from tenantctl.tenants.config import (
-    PLATFORM_SETTING_KEYS,
     TENANT_DEFAULT_KEYS,
     clone_master_config_to_tenant,
 )
@@ -74,7 +73,8 @@ async def test_master_init_encrypts_secrets_and_reports_the_diff(app, tmp_path) 
         for key, value in MASTER_SECRETS.items():
             assert rows[key].value is None and app.secret_box.decrypt(rows[key].encrypted_value) == value
         assert rows["BOT_TOKEN"].value is None  # master-only and secret
-        assert rows["YOOKASSA_SHOP_ID"].value == "123456" and rows["YOOKASSA_SHOP_ID"].encrypted_value is None
+        # the id half of a credential pair is master-only, so it is kept encrypted like the secret beside it
+        assert rows["YOOKASSA_SHOP_ID"].value is None and app.secret_box.decrypt(rows["YOOKASSA_SHOP_ID"].encrypted_value) == "123456"
         assert rows["TRIAL_DURATION_DAYS"].value == "3"  # dotenv's value: the inline comment is gone
         assert {r.source for r in rows.values()} == {"master"}
 
@@ -108,13 +108,13 @@ async def test_provision_creates_the_whole_tenant(app, tmp_path) -> None:
         sub = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == bot_id))
         assert (sub.status, sub.start_date, sub.end_date) == ("active", NOW, datetime(2025, 2, 28, 12, tzinfo=timezone.utc))
         config = {r.config_key: r for r in (await session.scalars(select(BotConfiguration).where(BotConfiguration.bot_id == bot_id))).all()}
-        assert config["YOOKASSA_SHOP_ID"].value == "123456" and config["YOOKASSA_SHOP_ID"].source == "cloned"
+        assert config["TRIAL_DURATION_DAYS"].value == "3" and config["TRIAL_DURATION_DAYS"].source == "cloned"
         assert app.secret_box.decrypt(config["YOOKASSA_SECRET_KEY"].encrypted_value) == MASTER_SECRETS["YOOKASSA_SECRET_KEY"]
         assert config["YOOKASSA_SECRET_KEY"].value is None
         assert {k: config[k].value for k in TENANT_DEFAULT_KEYS} == {
             "BOT_NAME": "Tenant 1", "BOT_USERNAME": "tenant_one_bot", "DEFAULT_LANGUAGE": "fa", "SUPPORT_USERNAME": "@tenant_help"}
         for excluded in ("BOT_TOKEN", "ADMIN_IDS", "REMNAWAVE_API_KEY", "REMNAWAVE_API_URL", "DATABASE_URL",
-                         "CRYPTOBOT_API_TOKEN", "MASTER_ADMIN_IDS"):
+                         "CRYPTOBOT_API_TOKEN", "MASTER_ADMIN_IDS", "YOOKASSA_SHOP_ID"):
             assert excluded not in config
         flags = {f.feature_key: f.enabled for f in (await session.scalars(select(BotFeatureFlag).where(BotFeatureFlag.bot_id == bot_id))).all()}
         assert flags == {"card_to_card": True, "trial_subscription": True, "yookassa": False}
@@ -145,7 +145,7 @@ async def test_provision_refusals(app, tmp_path) -> None:
         (dict(n=2, support_username="@x"), Invalid, "not a Telegram username"),
         (dict(n=2, name="ab"), Invalid, "3 to 64"),
         (dict(n=2, owner_telegram_id=0), Invalid, "owner"),
-        (dict(n=2, share_keys=["BOT_TOKEN"]), Invalid, "master-only, never shared"),
+        (dict(n=2, share_keys=["BOT_TOKEN"]), Invalid, "master-only: BOT_TOKEN .*, never shared"),
         (dict(n=2, share_keys=["NOPE_TOKEN"]), Invalid, "has no configuration key"),
     ]
     for kwargs, error, message in cases:
@@ -209,12 +209,12 @@ async def test_clone_from_real_env_files_never_leaks_master_only_or_secret_keys(
         assert (again.added, again.changed, again.removed) == ([], [], [])  # a re-import of the same file is no change
     keys = {r.config_key for r in rows}
     assert len(keys) > 300
-    leaked = sorted(k for k in keys if is_master_only(k) or is_secret_key(k) or k in PLATFORM_SETTING_KEYS)
+    master_keys = {r.config_key for r in master_rows}
+    leaked = sorted(k for k in keys - set(TENANT_DEFAULT_KEYS) if is_sensitive_key(k, master_keys))
     assert leaked == []
     assert all(r.encrypted_value is None for r in rows)
-    master_keys = {r.config_key for r in master_rows}
     excluded = set(result.clone_report.excluded)
-    assert excluded == {k for k in master_keys if is_master_only(k) or is_secret_key(k) or k in PLATFORM_SETTING_KEYS} - set(TENANT_DEFAULT_KEYS)
+    assert excluded == {k for k in master_keys if is_sensitive_key(k, master_keys)} - set(TENANT_DEFAULT_KEYS)
     assert "REMNAWAVE_API_KEY" in excluded and "BOT_TOKEN" in excluded and "ADMIN_IDS" in excluded
     # every value in a tenant is a master value that was not excluded, or a tenant default
     plain_master = {r.config_key: r.value for r in master_rows}
@@ -264,23 +264,23 @@ async def test_clone_keeps_tenant_edits_removes_stale_rows_and_dry_run_writes_no
         await setup_platform(session, app.secret_box, write_env(tmp_path))
         result = await provision(session, app, share_keys=["YOOKASSA_SECRET_KEY"])
         bot_id = result.bot.id
-        edited = await session.get(BotConfiguration, (bot_id, "YOOKASSA_SHOP_ID"))
-        edited.value, edited.source = "tenant-shop", "tenant"
+        edited = await session.get(BotConfiguration, (bot_id, "TRIAL_DURATION_DAYS"))
+        edited.value, edited.source = "7", "tenant"
         lang = await session.get(BotConfiguration, (bot_id, "DEFAULT_LANGUAGE"))
         lang.value, lang.source = "en", "tenant"
     async with app.unit_of_work() as session:
         before = await count_rows(session)
         dry = await clone_master_config_to_tenant(session, tenant_bot_id=bot_id, dry_run=True, actor="test")
         assert await count_rows(session) == before
-    assert dry.dry_run and set(dry.kept_tenant_edited) == {"YOOKASSA_SHOP_ID", "DEFAULT_LANGUAGE"}
+    assert dry.dry_run and set(dry.kept_tenant_edited) == {"TRIAL_DURATION_DAYS", "DEFAULT_LANGUAGE"}
     assert dry.removed == ["YOOKASSA_SECRET_KEY"]  # shared before, not shared now: the snapshot drops it
     assert dry.excluded["YOOKASSA_SECRET_KEY"].startswith("secret-looking")
-    assert dry.excluded["REMNAWAVE_API_KEY"] == "master-only"
+    assert dry.excluded["REMNAWAVE_API_KEY"] == "master-only: REMNAWAVE_* (the operator's panel)"
     async with app.unit_of_work() as session:
         again = await clone_master_config_to_tenant(session, tenant_bot_id=bot_id, actor="test")
         assert again.removed == dry.removed and again.copied == dry.copied
     async with app.unit_of_work() as session:
-        assert (await session.get(BotConfiguration, (bot_id, "YOOKASSA_SHOP_ID"))).value == "tenant-shop"
+        assert (await session.get(BotConfiguration, (bot_id, "TRIAL_DURATION_DAYS"))).value == "7"
         assert (await session.get(BotConfiguration, (bot_id, "DEFAULT_LANGUAGE"))).value == "en"
         assert await session.get(BotConfiguration, (bot_id, "YOOKASSA_SECRET_KEY")) is None
         with pytest.raises(NotFound):
