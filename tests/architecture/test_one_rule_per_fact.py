@@ -20,7 +20,8 @@ SOURCES = {path: path.read_text() for path in sorted(PACKAGE.rglob("*.py"))}
 
 RULES = [  # the functions that hold a rule; each must be defined exactly once
     "normalize_bot_name", "bot_name_key", "normalize_language", "normalize_support", "mode_is_on", "validated_layer",
-    "is_master_admin", "require", "suggest", "pending_renewals", "is_secret_key", "is_master_only", "choose_card",
+    "is_master_admin", "require", "suggest", "pending_renewals", "is_secret_key", "is_master_only", "is_sensitive_key",
+    "exclusion_reason", "choose_card",
 ]
 
 
