@@ -1,9 +1,15 @@
-"""A tenant's status over time: suspend, resume, cancel, expire."""
+"""A tenant's status over time: suspend, resume, cancel, expire.
+
+Every change here, and `record_payment`, locks in one order: the tenant bots (by id), then their
+subscriptions (`lock_tenants`), and reads both only after locking. The bots are locked FOR NO KEY
+UPDATE, so rows that only refer to a bot (flags, payments) can still be written beside the lock,
+and `recompute_flags`, which locks subscriptions alone, cannot close a cycle with it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,29 +17,53 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.audit.service import record
 from tenantctl.billing.models import PlatformPayment, pending_renewals
 from tenantctl.core.db import utcnow
-from tenantctl.core.errors import Conflict
+from tenantctl.core.errors import Conflict, NotFound
 from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.tenants.models import Bot
-from tenantctl.tenants.service import get_subscription, get_tenant
+
+
+async def lock_tenants(session: AsyncSession, bot_ids: Iterable[int]) -> list[tuple[Bot, TenantSubscription | None]]:
+    """Lock tenant bots (by id), then their subscriptions, and read both fresh: the lifecycle's one lock order."""
+    ids = sorted(set(bot_ids))
+    if not ids:
+        return []
+    if session.bind.dialect.name == "sqlite":  # no row locks: a write that changes nothing takes the database's
+        await session.execute(update(Bot).where(Bot.id.in_(ids))  # write lock first
+                              .values(status=Bot.status, updated_at=Bot.updated_at)
+                              .execution_options(synchronize_session=False))
+    bots = (await session.scalars(
+        select(Bot).where(Bot.id.in_(ids), Bot.is_master.is_(False)).order_by(Bot.id)
+        .with_for_update(key_share=True).execution_options(populate_existing=True))).all()
+    subscriptions = {s.bot_id: s for s in (await session.scalars(
+        select(TenantSubscription).where(TenantSubscription.bot_id.in_(ids)).order_by(TenantSubscription.bot_id)
+        .with_for_update().execution_options(populate_existing=True))).all()}
+    return [(bot, subscriptions.get(bot.id)) for bot in bots]
+
+
+async def lock_tenant(session: AsyncSession, bot_id: int) -> tuple[Bot, TenantSubscription | None]:
+    """One tenant bot and its subscription, locked and read fresh (`lock_tenants`), or NotFound."""
+    rows = await lock_tenants(session, [bot_id])
+    if not rows:
+        raise NotFound(f"no tenant bot with id {bot_id}")
+    return rows[0]
 
 
 async def suspend_tenant(session: AsyncSession, *, bot_id: int, actor: str) -> Bot:
     """Stop an active tenant bot (its subscription and flags stay as they are)."""
-    bot = await get_tenant(session, bot_id, for_update=True)
+    bot, subscription = await lock_tenant(session, bot_id)
     if bot.status != "active":
         raise Conflict(f"{bot.name!r} is {bot.status}: only an active tenant can be suspended")
-    await _set_status(session, bot, "suspended", actor)
+    await _set_status(session, bot, subscription, "suspended", actor)
     return bot
 
 
 async def resume_tenant(session: AsyncSession, *, bot_id: int, actor: str, now: datetime | None = None) -> Bot:
     """Bring a suspended or cancelled tenant back, if its paid period has not run out."""
     now = now or utcnow()
-    bot = await get_tenant(session, bot_id, for_update=True)
+    bot, subscription = await lock_tenant(session, bot_id)
     if bot.status not in ("suspended", "cancelled"):
         raise Conflict(f"{bot.name!r} is {bot.status}: only a suspended or cancelled tenant can be resumed")
-    subscription = await get_subscription(session, bot_id, for_update=True)
     if subscription is None or subscription.status == "expired" or (subscription.end_date and subscription.end_date <= now):
         ended = subscription.end_date.date().isoformat() if subscription and subscription.end_date else "?"
         raise Conflict(f"{bot.name!r}'s subscription ended on {ended}: record a payment first (tenantctl billing record-payment)")
@@ -41,29 +71,28 @@ async def resume_tenant(session: AsyncSession, *, bot_id: int, actor: str, now: 
         subscription.status, subscription.auto_renewal = "active", True
         await session.flush()
         await recompute_flags(session, bot_ids=[bot_id], now=now)
-    await _set_status(session, bot, "active", actor)
+    await _set_status(session, bot, subscription, "active", actor)
     return bot
 
 
 async def cancel_tenant(session: AsyncSession, *, bot_id: int, actor: str) -> Bot:
     """Cancel a tenant: the bot stops, its subscription is cancelled and every feature turns off."""
-    bot = await get_tenant(session, bot_id, for_update=True)
+    bot, subscription = await lock_tenant(session, bot_id)
     if bot.status == "cancelled":
         raise Conflict(f"{bot.name!r} is cancelled already")
-    subscription = await get_subscription(session, bot_id, for_update=True)
     if subscription is not None:
         subscription.status, subscription.auto_renewal = "cancelled", False
     await session.execute(update(PlatformPayment).where(pending_renewals(bot_ids=[bot_id])).values(status="cancelled"))
-    await _set_status(session, bot, "cancelled", actor)
+    await _set_status(session, bot, subscription, "cancelled", actor)
     await recompute_flags(session, bot_ids=[bot_id])
     return bot
 
 
-async def _set_status(session: AsyncSession, bot: Bot, status: str, actor: str) -> None:
+async def _set_status(session: AsyncSession, bot: Bot, subscription: TenantSubscription | None, status: str,
+                      actor: str) -> None:
     before = bot.status
     bot.status = status
     await session.flush()
-    subscription = await get_subscription(session, bot.id)
     after = {"status": status}
     if subscription is not None:
         after |= {"subscription": subscription.status, "auto_renewal": subscription.auto_renewal}
@@ -73,16 +102,12 @@ async def _set_status(session: AsyncSession, bot: Bot, status: str, actor: str) 
 
 async def expire_subscriptions(session: AsyncSession, *, now: datetime, grace_days: int, actor: str) -> list[dict[str, Any]]:
     """Active subscriptions past end_date + grace become expired, their bots stopped (status expired), flags off."""
-    cutoff = now - timedelta(days=grace_days)
-    rows = (
-        await session.execute(
-            select(TenantSubscription, Bot)
-            .join(Bot, Bot.id == TenantSubscription.bot_id)
-            .where(TenantSubscription.status == "active", TenantSubscription.end_date < cutoff)
-            .order_by(Bot.id)
-            .with_for_update()
-        )
-    ).all()
+    lapsed = (TenantSubscription.status == "active", TenantSubscription.end_date < now - timedelta(days=grace_days))
+    ids = (await session.scalars(select(TenantSubscription.bot_id).where(*lapsed))).all()
+    await lock_tenants(session, ids)
+    rows = (await session.execute(  # again, locked: a payment that got in first has moved the end date
+        select(TenantSubscription, Bot).join(Bot, Bot.id == TenantSubscription.bot_id)
+        .where(*lapsed, Bot.id.in_(ids)).order_by(Bot.id))).all()
     expired = []
     for subscription, bot in rows:
         subscription.status, subscription.expiry_notified_at = "expired", None

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.billing.lifecycle import expire_subscriptions
+from tenantctl.billing.lifecycle import expire_subscriptions, lock_tenant
 from tenantctl.billing.models import (
     PAYMENT_METHODS,
     STARS,
@@ -23,14 +23,13 @@ from tenantctl.billing.models import (
 )
 from tenantctl.core.dates import add_months
 from tenantctl.core.db import utcnow
-from tenantctl.core.errors import Conflict, Invalid, NotFound
-from tenantctl.core.money import kopeks_to_stars
+from tenantctl.core.errors import Conflict, Invalid, NotFound, TenantctlError
+from tenantctl.core.money import format_money, kopeks_to_stars
 from tenantctl.core.settings import Settings
 from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import TenantSubscription, TenantSubscriptionPlan
 from tenantctl.tenants.models import Bot
 from tenantctl.tenants.overrides import expire_overrides
-from tenantctl.tenants.service import get_subscription, get_tenant
 
 BILLING_TICK_LOCK_ID = 0x74656E616E74  # "tenant": the key of pg_try_advisory_xact_lock
 RENEWABLE_STATUSES = ("active", "expired")  # a cancelled tenant is not invoiced
@@ -176,13 +175,27 @@ async def check_renewal_payable(session: AsyncSession, *, payment_id: int, teleg
     return row[0]
 
 
-async def pay_renewal(session: AsyncSession, *, payment_id: int, charge_id: str, actor: str) -> PaymentResult:
-    """A paid renewal invoice: `record_payment` extends the subscription (idempotent on the charge id)."""
-    payment = await session.get(PlatformPayment, payment_id)
-    if payment is None or payment.bot_id is None:
-        raise NotFound("payment_unknown")
-    return await record_payment(session, bot_id=payment.bot_id, amount_kopeks=payment.amount_minor, method=STARS,
-                                reference=charge_id, actor=actor, payment_id=payment.id)
+@dataclass(frozen=True)
+class Refund:
+    """The outcome of a payment that cannot be applied: it goes back to the payer in full, for `reason`."""
+
+    reason: TenantctlError
+
+
+async def pay_renewal(session: AsyncSession, *, payment_id: int, charge_id: str, actor: str) -> PaymentResult | Refund:
+    """A paid renewal invoice: `record_payment` extends the subscription (idempotent on the charge id).
+
+    If it cannot be applied, nothing of the attempt stays (a savepoint) and the outcome is a Refund.
+    """
+    try:
+        async with session.begin_nested():
+            payment = await session.get(PlatformPayment, payment_id)
+            if payment is None or payment.bot_id is None:
+                raise NotFound("payment_unknown")
+            return await record_payment(session, bot_id=payment.bot_id, amount_kopeks=payment.amount_minor, method=STARS,
+                                        reference=charge_id, actor=actor, payment_id=payment.id)
+    except TenantctlError as exc:
+        return Refund(exc)
 
 
 @dataclass
@@ -190,6 +203,7 @@ class PaymentResult:
     payment: PlatformPayment
     subscription: TenantSubscription
     extended: bool  # False: the payment was recorded before, nothing changed
+    months: int = 0  # months added
 
 
 async def record_payment(
@@ -200,26 +214,33 @@ async def record_payment(
     method: str,
     reference: str,
     actor: str,
+    months: int | None = None,
+    reason: str | None = None,
     payment_id: int | None = None,
     now: datetime | None = None,
 ) -> PaymentResult:
-    """Record a renewal payment, idempotent on (method, reference): extend by a month and restore features.
+    """Record a renewal payment, idempotent on (method, reference): N x the plan's monthly price buys N months.
 
+    A manual deal (`months` with a `reason`, audited) buys `months` for any amount, 0 included.
     It settles the pending renewal `payment_id` (an invoice that was paid), else the oldest pending one.
 
-    The month counts from the later of the end date and now. An expired tenant becomes active
+    The months count from the later of the end date and now. An expired tenant becomes active
     again; a cancelled one gets the time but stays cancelled until `resume`.
     """
     now = now or utcnow()
     reference = (reference or "").strip()
+    reason = (reason or "").strip() or None
     if not reference:
         raise Invalid("a payment needs a reference (the bank or receipt id)")
     if method not in PAYMENT_METHODS:
         raise Invalid(f"payment method {method!r} is not one of {', '.join(PAYMENT_METHODS)}")
-    if amount_kopeks <= 0:
-        raise Invalid("the amount must be more than zero")
-    bot = await get_tenant(session, bot_id, for_update=True)
-    subscription = await get_subscription(session, bot_id, for_update=True)
+    if (months is None) != (reason is None):
+        raise Invalid("a manual deal needs both a number of months and a reason")
+    if months is not None and months < 1:
+        raise Invalid("a deal is for 1 month or more")
+    if amount_kopeks < 0:
+        raise Invalid("the amount cannot be negative")
+    bot, subscription = await lock_tenant(session, bot_id)
     if subscription is None:
         raise NotFound(f"{bot.name!r} has no subscription")
     existing = await session.scalar(select(PlatformPayment).where(PlatformPayment.method == method, PlatformPayment.external_id == reference))
@@ -227,6 +248,11 @@ async def record_payment(
         if existing.bot_id != bot_id:
             raise Conflict(f"payment {method}/{reference} was recorded for another bot (id {existing.bot_id})")
         return PaymentResult(existing, subscription, extended=False)
+    if months is None:
+        price = (await session.get(TenantSubscriptionPlan, subscription.plan_tier_id)).monthly_price_kopeks
+        if price <= 0 or amount_kopeks <= 0 or amount_kopeks % price:
+            raise Invalid(f"{format_money(amount_kopeks)} is not a whole number of months at {format_money(price)} a month")
+        months = amount_kopeks // price
 
     pending = select(PlatformPayment).where(pending_renewals(bot_ids=[bot_id]))
     if payment_id is not None:
@@ -237,10 +263,10 @@ async def record_payment(
         session.add(payment)
     payment.method, payment.external_id, payment.status = method, reference, "succeeded"
     payment.amount_minor, payment.currency, payment.reviewed_at = amount_kopeks, "RUB", now
-    payment.receipt = {"recorded_by": actor}
+    payment.receipt = {"recorded_by": actor} | ({"reason": reason} if reason else {})
     before = {"status": subscription.status, "end_date": subscription.end_date.isoformat() if subscription.end_date else None, "bot_status": bot.status}
     base = max(subscription.end_date, now) if subscription.end_date else now
-    subscription.end_date = add_months(base)
+    subscription.end_date = add_months(base, months)
     if subscription.status == "expired":
         subscription.status = "active"
         if bot.status == "expired":
@@ -250,6 +276,7 @@ async def record_payment(
     await record(
         session, actor=actor, action="payment.record", entity=f"bot:{bot_id}/payment:{method}:{reference}", bot_id=bot_id,
         before=before,
-        after={"status": subscription.status, "end_date": subscription.end_date.isoformat(), "bot_status": bot.status, "amount": amount_kopeks},
+        after={"status": subscription.status, "end_date": subscription.end_date.isoformat(), "bot_status": bot.status,
+               "amount": amount_kopeks, "months": months, "reason": reason},
     )
-    return PaymentResult(payment, subscription, extended=True)
+    return PaymentResult(payment, subscription, extended=True, months=months)

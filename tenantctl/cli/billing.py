@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from tenantctl.cli.common import actor, console, print_json, run_tx
@@ -10,8 +12,9 @@ app = typer.Typer(help="Platform billing: the lifecycle tick and renewal payment
 
 
 @app.command()
-def tick(as_json: bool = typer.Option(False, "--json")) -> None:
+def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides."""
+    import tenantctl.onboarding.models  # noqa: F401 (platform_payments refers to tenant_registrations)
     from tenantctl.billing.service import billing_tick
     from tenantctl.core.db import utcnow
     from tenantctl.core.money import format_money
@@ -41,36 +44,47 @@ def tick(as_json: bool = typer.Option(False, "--json")) -> None:
 @app.command("record-payment")
 def record_payment(
     bot: str = typer.Argument(..., help="Bot id, @username or name."),
-    amount: str = typer.Option(..., "--amount", help="Rubles: 5000, 5000.00 or 5000 RUB."),
+    amount: Optional[str] = typer.Option(None, "--amount", help="Rubles, whole months at the plan's price: 5000, 10000.00 or 5000 RUB."),
+    months: Optional[int] = typer.Option(None, "--months", min=1, help="A manual deal: months to add whatever the amount (with --reason)."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Why the deal differs from the price, e.g. 'launch discount' (audited)."),
     method: str = typer.Option("manual", "--method", help="manual, card_to_card, telegram_stars or waived."),
     reference: str = typer.Option(..., "--reference", help="The payment's reference; a repeat is recognised and ignored."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Record a renewal payment: one month more, features restored. Idempotent on (method, reference)."""
-    from tenantctl.cli.common import or_fail
-    from tenantctl.core.money import format_money, parse_rubles
+    """Record a renewal payment: N x the plan's monthly price buys N months, features restored. Idempotent on (method, reference).
+
+    Examples: `--amount 10000 --reference BANK-42` on a 5 000 RUB plan buys 2 months;
+    `--months 3 --amount 0 --reason 'launch deal' --reference DEAL-1` records a manual deal.
+    """
+    import tenantctl.onboarding.models  # noqa: F401 (platform_payments refers to tenant_registrations)
     from tenantctl.billing import service
     from tenantctl.billing.schemas import payment_as_dict
+    from tenantctl.cli.common import fail, or_fail
+    from tenantctl.core.money import format_money, parse_rubles
     from tenantctl.tenants.lookup import resolve_bot
 
-    kopeks = or_fail(lambda: parse_rubles(amount))
+    if amount is None and months is None:
+        fail("give --amount, or --months N --reason TEXT for a manual deal", code=2)
+    kopeks = 0 if amount is None else or_fail(lambda: parse_rubles(amount))
 
     async def work(session, _app):
         found = await resolve_bot(session, bot)
         result = await service.record_payment(session, bot_id=found.id, amount_kopeks=kopeks, method=method,
-                                              reference=reference, actor=actor())
+                                              reference=reference, actor=actor(), months=months, reason=reason)
         return found, result
 
     found, result = run_tx(work)
     payment = payment_as_dict(result.payment)
     end = result.subscription.end_date.date().isoformat()
     if as_json:
-        print_json({"extended": result.extended, "payment": payment, "end_date": result.subscription.end_date.isoformat(),
+        print_json({"extended": result.extended, "months": result.months, "payment": payment,
+                    "end_date": result.subscription.end_date.isoformat(),
                     "subscription_status": result.subscription.status, "bot_status": found.status})
         return
     if not result.extended:
         console.print(f"payment {method}/{reference} was recorded already ({format_money(result.payment.amount_minor)}): "
                       f"nothing changed; {found.name} runs until {end}", highlight=False)
         return
-    console.print(f"recorded {format_money(kopeks)} ({method}/{reference}) for {found.name}: "
+    deal = f", a deal: {reason}" if reason else ""
+    console.print(f"recorded {format_money(kopeks)} ({method}/{reference}) for {found.name}: {result.months} month(s){deal}, "
                   f"paid until {end}, status {found.status}", highlight=False)

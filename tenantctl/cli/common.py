@@ -77,11 +77,11 @@ def run_app(work: Callable[["App"], Awaitable[T]], *, check_schema: bool = True)
 
 
 def run_tx(work: Callable[["AsyncSession", "App"], Awaitable[T]]) -> T:
-    """Run `work` in one transaction: it all lands, or nothing does."""
+    """Run `work` in one transaction: it all lands, or nothing does (re-run whole on a deadlock)."""
+    from tenantctl.core.db import run_in_transaction
 
     async def in_transaction(app: "App") -> T:
-        async with app.unit_of_work() as session:
-            return await work(session, app)
+        return await run_in_transaction(app.sessions, lambda session: work(session, app))
 
     return run_app(in_transaction)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -18,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +30,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantctl.core.errors import ConfigError
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -138,3 +142,29 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
     async with factory() as session:
         async with session.begin():
             yield session
+
+
+RETRY_ATTEMPTS = 5
+RETRYABLE_SQLSTATES = ("40P01", "40001")  # PostgreSQL: deadlock detected, serialization failure
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    """A deadlock, a serialization failure or a busy SQLite database: the same transaction may pass if run again."""
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES or "database is locked" in str(exc.orig)
+
+
+async def run_in_transaction(
+    factory: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = RETRY_ATTEMPTS
+) -> T:
+    """Run `work` in one transaction, re-running all of it on a deadlock or serialization failure (never after a commit)."""
+    attempt = 0
+    while True:
+        attempt += 1
+        async with factory() as session:
+            try:
+                async with session.begin():  # commits on the way out: a failed commit is caught below, a done one is not
+                    return await work(session)
+            except DBAPIError as exc:
+                if attempt >= attempts or not is_retryable(exc):
+                    raise
+        await asyncio.sleep(random.uniform(0, 0.05 * attempt))

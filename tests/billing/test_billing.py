@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tenantctl.audit.models import AuditEntry
 from tenantctl.billing.lifecycle import cancel_tenant, resume_tenant
 from tenantctl.billing.models import PlatformPayment
 from tenantctl.billing.service import billing_tick, record_payment
@@ -46,9 +47,10 @@ async def renewals(app, bot_id: int) -> list[PlatformPayment]:
         return list((await session.scalars(query)).all())
 
 
-async def pay(app, bot_id: int, reference: str, now, amount: int = 500000, method: str = "manual"):
+async def pay(app, bot_id: int, reference: str, now, amount: int = 500000, method: str = "manual", **deal):
     async with app.unit_of_work() as session:
-        return await record_payment(session, bot_id=bot_id, amount_kopeks=amount, method=method, reference=reference, actor="test", now=now)
+        return await record_payment(session, bot_id=bot_id, amount_kopeks=amount, method=method, reference=reference,
+                                    actor="test", now=now, **deal)
 
 
 async def test_renewals_are_recorded_notice_days_ahead_once_per_period(app, tmp_path) -> None:
@@ -106,8 +108,39 @@ async def test_an_early_payment_extends_from_the_end_date(app, tmp_path) -> None
         await pay(app, second, "EARLY", NOW)
     with pytest.raises(Invalid, match="payment method"):
         await pay(app, second, "X", NOW, method="bitcoin")
-    with pytest.raises(Invalid, match="more than zero"):
+    with pytest.raises(Invalid, match="0.00 RUB is not a whole number of months at 5 000.00 RUB a month"):
         await pay(app, second, "X", NOW, amount=0)
+
+
+async def test_an_amount_buys_whole_months_at_the_plan_price_and_nothing_else(app, tmp_path) -> None:
+    first, _ = await tenants(app, tmp_path)  # starter: 5 000.00 RUB a month
+    two = await pay(app, first, "TWO", NOW, amount=2 * 500000)
+    assert (two.months, (await state(app, first))[2]) == (2, add_months(END, 2))
+    for amount, shown in [(1, "0.01"), (499999, "4 999.99"), (500001, "5 000.01"), (750000, "7 500.00")]:
+        with pytest.raises(Invalid) as refused:
+            await pay(app, first, f"ODD-{amount}", NOW, amount=amount)
+        assert str(refused.value) == f"{shown} RUB is not a whole number of months at 5 000.00 RUB a month"
+    assert (await state(app, first))[2] == add_months(END, 2)  # nothing bought by the refused amounts
+
+
+async def test_a_manual_deal_needs_months_and_a_reason_and_is_audited(app, tmp_path) -> None:
+    first, _ = await tenants(app, tmp_path)
+    deal = await pay(app, first, "DEAL-1", NOW, amount=0, months=3, reason="launch partner")
+    assert (deal.months, deal.payment.amount_minor, deal.payment.receipt["reason"]) == (3, 0, "launch partner")
+    assert (await state(app, first))[2] == add_months(END, 3)
+    async with app.unit_of_work() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "payment.record", AuditEntry.bot_id == first))
+    assert (entry.after["months"], entry.after["amount"], entry.after["reason"]) == (3, 0, "launch partner")
+    for amount, extra, message in [
+        (0, {"months": 2}, "both a number of months and a reason"),
+        (500000, {"reason": "friend"}, "both a number of months and a reason"),
+        (0, {"months": 2, "reason": "  "}, "both a number of months and a reason"),
+        (0, {"months": 0, "reason": "friend"}, "1 month or more"),
+        (-1, {"months": 1, "reason": "friend"}, "cannot be negative"),
+    ]:
+        with pytest.raises(Invalid, match=message):
+            await pay(app, first, "DEAL-2", NOW, amount=amount, **extra)
+    assert (await state(app, first))[2] == add_months(END, 3)
 
 
 async def test_tick_expires_overrides(app, tmp_path) -> None:

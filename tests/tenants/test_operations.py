@@ -14,7 +14,7 @@ from tenantctl.plans.models import TenantSubscription
 from tenantctl.plans.service import change_tenant_plan
 from tenantctl.stats.service import list_tenants
 from tenantctl.tenants.admins import add_admin, list_admins, remove_admin
-from tenantctl.tenants.lookup import get_master
+from tenantctl.tenants.lookup import get_master, resolve_bot
 from tenantctl.tenants.schemas import token_as_dict
 from tenantctl.tenants.tokens import issue_api_token, list_api_tokens, revoke_api_token
 from tests.tenants.support import NOW, setup_platform, write_env
@@ -89,6 +89,19 @@ async def test_lifecycle_transitions_are_validated_and_cancel_turns_features_off
     with pytest.raises(NotFound):
         async with app.unit_of_work() as session:
             await suspend_tenant(session, bot_id=(await get_master(session)).id, actor="test")
+
+
+async def test_lifecycle_changes_read_the_bot_again_after_locking_it(app, tmp_path) -> None:
+    bot_id = (await three_tenants(app, tmp_path))[0]
+    with pytest.raises(Conflict, match="only an active tenant"):
+        async with app.unit_of_work() as session:
+            found = await resolve_bot(session, str(bot_id))  # read first and held, as the CLI does
+            assert found.status == "active"
+            async with app.unit_of_work() as other:
+                await cancel_tenant(other, bot_id=bot_id, actor="other")
+            await suspend_tenant(session, bot_id=found.id, actor="test")  # sees "cancelled" once it holds the lock
+    async with app.unit_of_work() as session:
+        assert (await resolve_bot(session, str(bot_id))).status == "cancelled"
 
 
 async def test_set_plan_moves_features_in_the_same_transaction(app, tmp_path) -> None:
