@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.billing.lifecycle import expire_subscriptions, lock_tenant
+from tenantctl.billing.lifecycle import expire_subscriptions
 from tenantctl.billing.models import (
     PAYMENT_METHODS,
     STARS,
@@ -28,6 +28,7 @@ from tenantctl.core.money import format_money, kopeks_to_stars
 from tenantctl.core.settings import Settings
 from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import TenantSubscription, TenantSubscriptionPlan
+from tenantctl.tenants.locks import lock_tenant
 from tenantctl.tenants.models import Bot
 from tenantctl.tenants.overrides import expire_overrides
 

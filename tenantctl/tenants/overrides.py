@@ -15,6 +15,7 @@ from tenantctl.flags.models import TenantFeatureOverride
 from tenantctl.flags.schemas import override_as_dict
 from tenantctl.flags.service import validated_layer
 from tenantctl.plans.effective import recompute_flags
+from tenantctl.tenants.locks import lock_tenant, lock_tenants
 
 
 async def set_override(
@@ -38,6 +39,7 @@ async def set_override(
         raise Invalid("the expiry is in the past")
     feature_row, layer = await validated_layer(session, feature=feature, enabled=enabled, value=value, config=config)
     enabled, value, config = layer.enabled, layer.value, layer.config
+    await lock_tenant(session, bot_id)
     override = await session.get(TenantFeatureOverride, (bot_id, feature_row.key), with_for_update=True)
     before = override_as_dict(override) if override else None
     entity = f"bot:{bot_id}/{feature_row.key}"
@@ -66,7 +68,8 @@ async def expire_overrides(session: AsyncSession, *, now: datetime | None = None
     query = select(TenantFeatureOverride).where(TenantFeatureOverride.expires_at <= now)
     if bot_id is not None:
         query = query.where(TenantFeatureOverride.bot_id == bot_id)
-    expired = list((await session.scalars(query.with_for_update())).all())
+    await lock_tenants(session, (await session.scalars(query.with_only_columns(TenantFeatureOverride.bot_id))).all())
+    expired = list((await session.scalars(query.with_for_update().execution_options(populate_existing=True))).all())
     if not expired:
         return []
     for override in expired:
