@@ -142,11 +142,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Эта регистрация уже завершена.",
         "fa": "این ثبت‌نام قبلاً کامل شده است.",
     },
-    "refunded": {
-        "en": "This registration was already paid, so your extra payment has been refunded.",
-        "ru": "Эта регистрация уже оплачена, поэтому лишний платёж возвращён.",
-        "fa": "این ثبت‌نام قبلاً پرداخت شده بود، پس پرداخت اضافه بازگردانده شد.",
-    },
     "refunded_refused": {
         "en": "The payment could not be applied ({reason}), so it has been refunded in full.",
         "ru": "Платёж не удалось применить ({reason}), поэтому он полностью возвращён.",
@@ -226,6 +221,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Эта кнопка относится к предыдущему шагу.",
         "fa": "این دکمه مربوط به مرحلهٔ قبلی است.",
     },
+    "button_expired": {
+        "en": "This button has expired.",
+        "ru": "Срок действия этой кнопки истёк.",
+        "fa": "این دکمه منقضی شده است.",
+    },
     "not_payable": {
         "en": "This registration cannot be paid now: it was changed, cancelled or paid already.",
         "ru": "Эту регистрацию сейчас нельзя оплатить: она изменена, отменена или уже оплачена.",
@@ -236,10 +236,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Пришлите чек фото или текстом.",
         "fa": "رسید را به صورت عکس یا متن بفرستید.",
     },
-    "not_master_admin": {
-        "en": "Only platform administrators can do this.",
-        "ru": "Это могут делать только администраторы платформы.",
-        "fa": "فقط مدیران پلتفرم می‌توانند این کار را انجام دهند.",
+    "forbidden": {
+        "en": "You are not allowed to do this.",
+        "ru": "У вас нет прав на это действие.",
+        "fa": "شما اجازهٔ این کار را ندارید.",
+    },
+    "already_paid": {
+        "en": "This registration was already paid.",
+        "ru": "Эта регистрация уже оплачена.",
+        "fa": "این ثبت‌نام قبلاً پرداخت شده است.",
     },
     "payment_unknown": {"en": "Unknown payment.", "ru": "Неизвестный платёж.", "fa": "پرداخت ناشناخته."},
     "already_approved": {"en": "This payment was approved already.", "ru": "Этот платёж уже одобрен.", "fa": "این پرداخت قبلاً تأیید شده است."},

@@ -1,45 +1,65 @@
-"""Update middlewares: one database transaction per update, the feature gate, the user's language."""
+"""Update middlewares: one user's updates one at a time, one transaction (and outbox) per update,
+the feature gate, and on the master bot the user's open registration and language.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tenantctl.onboarding.service import stored_language
 from tenantctl.bot.locales import pick_language
+from tenantctl.bot.outbox import unit_of_work
 from tenantctl.bot.storage import update_session
 from tenantctl.flags.gate import FeatureGate
+from tenantctl.onboarding.service import open_registration_and_language
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
-AfterCommit = list[Callable[[], Awaitable[Any]]]
+
+
+class ConversationMiddleware(BaseMiddleware):
+    """aiogram's FSM middleware without its read of the state on every update.
+
+    It still handles one user's updates one at a time and injects `state`; the few handlers that
+    keep a state (the master admins' reject reason) read it themselves. A registration's place
+    is its durable draft, never the FSM.
+    """
+
+    def __init__(self, fsm: FSMContextMiddleware) -> None:
+        self._fsm = fsm
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        context = self._fsm.resolve_event_context(data["bot"], data)
+        if context is None:
+            return await handler(event, data)
+        async with self._fsm.events_isolation.lock(key=context.key):
+            data["state"] = context
+            return await handler(event, data)
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """`session`: one transaction per update, committed if the handler succeeds, rolled back otherwise.
+    """`session` and `outbox`: one transaction per update, committed if the handler succeeds, rolled
+    back otherwise; what the handler queued in the outbox is sent only after the commit.
 
-    Handlers put what must only happen once the data has landed (an API token message, a nudge to
-    the supervisor) in `after_commit`; those run after the commit, in order.
+    A failure reaches the dispatcher's error handler after the transaction has ended, so the
+    generic error it sends goes out with no transaction open.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        after_commit: AfterCommit = []
-        async with self._sessions() as session:
+        async with unit_of_work(self._sessions, data["bot"]) as (session, outbox):
             token = update_session.set(session)
             try:
-                async with session.begin():
-                    data["session"], data["after_commit"] = session, after_commit
-                    result = await handler(event, data)
+                data["session"], data["outbox"] = session, outbox
+                return await handler(event, data)
             finally:
                 update_session.reset(token)
-        for action in after_commit:
-            await action()
-        return result
 
 
 class FeatureGateMiddleware(BaseMiddleware):
@@ -56,13 +76,24 @@ class FeatureGateMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
-class LanguageMiddleware(BaseMiddleware):
-    """`lang`: the user's stored choice, then Telegram's language_code, then English."""
+class DraftMiddleware(BaseMiddleware):
+    """On the master bot, `draft` and `lang`: the user's open registration (None if none) and their
+    language (the one chosen in a registration, then Telegram's language_code), in one query per update.
+    """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
-        stored = None
-        if user is not None and data.get("tenant") is None:
-            stored = await stored_language(data["session"], telegram_user_id=user.id)
-        data["lang"] = pick_language(stored, user.language_code if user else None)
+        draft, chosen = None, None
+        if user is not None:
+            draft, chosen = await open_registration_and_language(data["session"], telegram_user_id=user.id)
+        data["draft"], data["lang"] = draft, pick_language(chosen, user.language_code if user else None)
+        return await handler(event, data)
+
+
+class LanguageMiddleware(BaseMiddleware):
+    """On tenant bots, `lang`: Telegram's language_code, else English."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        data["lang"] = pick_language(None, user.language_code if user else None)
         return await handler(event, data)

@@ -25,8 +25,14 @@ from aiohttp import web
 from sqlalchemy import select
 
 from tenantctl.bot.locales import t
-from tenantctl.bot.middlewares import DbSessionMiddleware, FeatureGateMiddleware, LanguageMiddleware
-from tenantctl.bot.routers import registration, renewals, tenant
+from tenantctl.bot.middlewares import (
+    ConversationMiddleware,
+    DbSessionMiddleware,
+    DraftMiddleware,
+    FeatureGateMiddleware,
+    LanguageMiddleware,
+)
+from tenantctl.bot.routers import master_admin, registration, renewals, tenant
 from tenantctl.bot.storage import make_storage
 from tenantctl.core.app import App
 from tenantctl.core.crypto import constant_time_equal
@@ -74,27 +80,40 @@ def _info(row: BotRow) -> BotInfo:
 
 
 async def _on_error(event: ErrorEvent, lang: str = "en") -> None:
-    """An unexpected failure: logged (tokens masked), the user told to try again."""
+    """An unexpected failure: logged (tokens masked), the user told to try again.
+
+    It runs outside the update's unit of work (ErrorsMiddleware wraps every other middleware),
+    so the transaction has been rolled back and the outbox discarded by the time this is sent.
+    """
     log.error("update %s failed: %s", event.update.update_id, scrub_tokens(f"{type(event.exception).__name__}: {event.exception}"))
-    message = event.update.message or (event.update.callback_query.message if event.update.callback_query else None)
-    if message is not None:
-        try:
+    update = event.update
+    message = update.message or (update.callback_query.message if update.callback_query else None)
+    try:
+        if update.pre_checkout_query is not None:
+            await update.pre_checkout_query.answer(ok=False, error_message=t(lang, "unexpected"))
+        elif message is not None:
             await message.answer(t(lang, "unexpected"))
-        except TelegramAPIError:
-            pass
+    except TelegramAPIError:
+        pass
 
 
 def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner: Any = None) -> tuple[Dispatcher, Dispatcher]:
-    """The master bot's dispatcher (registration, renewals) and the tenant bots' one, both with the middlewares."""
-    master = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), app=app, runner=runner)
-    master.include_routers(renewals.router.build(), registration.router.build())
+    """The master bot's dispatcher (renewals, the admins' review, registration) and the tenant bots' one.
+
+    On the master bot the durable draft routes a registration, so the FSM state is not read on
+    every update (ConversationMiddleware): DraftMiddleware reads the draft and language instead.
+    """
+    master = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), disable_fsm=True, app=app, runner=runner)
+    master.include_routers(renewals.router.build(), master_admin.router.build(), registration.router.build())
+    master.update.outer_middleware(ConversationMiddleware(master.fsm))
     tenants = Dispatcher(storage=storage, app=app, runner=runner)
     tenants.include_router(tenant.router.build())
     for dp in (master, tenants):
         dp.update.outer_middleware(DbSessionMiddleware(app.sessions))
         dp.update.outer_middleware(FeatureGateMiddleware(gate))
-        dp.update.outer_middleware(LanguageMiddleware())
         dp.errors.register(_on_error)
+    master.update.outer_middleware(DraftMiddleware())
+    tenants.update.outer_middleware(LanguageMiddleware())
     return master, tenants
 
 

@@ -30,7 +30,7 @@ def key_builder() -> KeyBuilder:
 
 class DatabaseStorage(BaseStorage):
     """One row per conversation. Inside a handler it writes in the update's transaction, so the
-    state lands with the draft or not at all; elsewhere each call is its own short transaction.
+    state lands with the update's other changes or not at all; elsewhere each call is its own short transaction.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], builder: KeyBuilder | None = None) -> None:

@@ -5,8 +5,11 @@ resumes where the user was. Completion goes through `tenants.service.provision_t
 caller's transaction, together with marking the payment succeeded, and is idempotent: the
 registration row is locked first (an UPDATE, which also serialises SQLite writers) and
 (method, external_id) is unique, so duplicates and races yield one tenant and one payment.
+Whether a Stars payment is kept or refunded is decided here (`pay_with_stars`).
 
-No aiogram here: the bot adapter calls these functions and formats what they return.
+The step functions take the draft the adapter loaded for this update (`open_registration_and_language`)
+and check on that row that it is the user's and at the right step. No aiogram here: the bot
+adapter calls these functions and renders what they return.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
 from tenantctl.billing.models import CARD, STARS, WAIVED, PlatformPayment
+from tenantctl.billing.service import Refund
 from tenantctl.core.crypto import SecretBox, sha256_hex
 from tenantctl.core.db import utcnow
-from tenantctl.core.errors import Conflict, Invalid, NotFound
+from tenantctl.core.errors import Conflict, Invalid, NotFound, TenantctlError
 from tenantctl.core.money import kopeks_to_stars
 from tenantctl.core.settings import Settings
 from tenantctl.customers.models import TenantPaymentCard
@@ -49,75 +53,68 @@ STEPS = ("bot_name", "bot_token", "language", "support", "plan", "payment_method
 # ----- the draft ----------------------------------------------------------------------------
 
 
-async def open_registration(session: AsyncSession, *, telegram_user_id: int) -> TenantRegistration | None:
-    """The user's open registration (draft or waiting for payment/review), if any."""
-    return await session.scalar(
+async def open_registration_and_language(session: AsyncSession, *, telegram_user_id: int) -> tuple[TenantRegistration | None, str | None]:
+    """The user's open registration (draft or waiting for payment/review), if any, and the language they
+    chose last, in one query: the open registration is always the user's newest, so the two newest
+    rows that are open or carry a language hold both answers."""
+    rows = (await session.scalars(
         select(TenantRegistration)
-        .where(TenantRegistration.telegram_user_id == telegram_user_id, TenantRegistration.status.in_(OPEN_REGISTRATION_STATUSES))
+        .where(TenantRegistration.telegram_user_id == telegram_user_id,
+               or_(TenantRegistration.status.in_(OPEN_REGISTRATION_STATUSES), TenantRegistration.language.is_not(None)))
         .order_by(TenantRegistration.id.desc())
-        .limit(1)
-    )
+        .limit(2)
+    )).all()
+    draft = rows[0] if rows and rows[0].status in OPEN_REGISTRATION_STATUSES else None
+    return draft, next((row.language for row in rows if row.language), None)
 
 
-async def stored_language(session: AsyncSession, *, telegram_user_id: int) -> str | None:
-    """The language the user chose in their latest registration, if any."""
-    return await session.scalar(
-        select(TenantRegistration.language)
-        .where(TenantRegistration.telegram_user_id == telegram_user_id, TenantRegistration.language.is_not(None))
-        .order_by(TenantRegistration.id.desc())
-        .limit(1)
-    )
-
-
-async def start_registration(session: AsyncSession, *, telegram_user_id: int) -> tuple[TenantRegistration, bool]:
-    """The user's open registration (resumed=True) or a new draft at the first step."""
-    draft = await open_registration(session, telegram_user_id=telegram_user_id)
-    if draft is not None:
-        return draft, True
+async def start_registration(session: AsyncSession, *, telegram_user_id: int,
+                             current: TenantRegistration | None) -> tuple[TenantRegistration, bool]:
+    """The user's open registration `current` (resumed=True), or a new draft at the first step."""
+    if current is not None:
+        return check_owner(current, telegram_user_id=telegram_user_id), True
     draft = TenantRegistration(telegram_user_id=telegram_user_id, status="draft", step=STEPS[0])
     session.add(draft)
     await session.flush()
     return draft, False
 
 
-async def get_draft(session: AsyncSession, *, registration_id: int, telegram_user_id: int, step: str | None = None) -> TenantRegistration:
-    """The user's own registration, still a draft (and at `step` if given); NotFound/Conflict otherwise."""
-    draft = await session.scalar(select(TenantRegistration).where(
-        TenantRegistration.id == registration_id, TenantRegistration.telegram_user_id == telegram_user_id
-    ))
-    if draft is None:
+def check_owner(registration: TenantRegistration | None, *, telegram_user_id: int) -> TenantRegistration:
+    """The registration if it is this user's; NotFound otherwise."""
+    if registration is None or registration.telegram_user_id != telegram_user_id:
         raise NotFound("no such registration")
-    if draft.status != "draft" or (step is not None and draft.step != step):
+    return registration
+
+
+def check_step(draft: TenantRegistration | None, *, telegram_user_id: int, step: str) -> TenantRegistration:
+    """The user's own registration if it is still a draft at `step`; NotFound/Conflict otherwise."""
+    draft = check_owner(draft, telegram_user_id=telegram_user_id)
+    if draft.status != "draft" or draft.step != step:
         raise Conflict("step_out_of_order")
     return draft
 
 
-def _advance(draft: TenantRegistration, step: str) -> TenantRegistration:
-    draft.step = STEPS[STEPS.index(step) + 1]
+async def _advance(session: AsyncSession, draft: TenantRegistration) -> TenantRegistration:
+    """On to the next step, written with the step's own changes in one UPDATE."""
+    draft.step = STEPS[STEPS.index(draft.step) + 1]
+    await session.flush()
     return draft
 
 
-async def set_bot_name(session: AsyncSession, *, registration_id: int, telegram_user_id: int, name: str) -> TenantRegistration:
+async def set_bot_name(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int,
+                       name: str) -> TenantRegistration:
     """Store the bot's display name (normalised, 3-64 characters, not used by another bot)."""
-    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="bot_name")
+    draft = check_step(draft, telegram_user_id=telegram_user_id, step="bot_name")
     draft.bot_name = await ensure_name_free(session, name=name)
-    await session.flush()
-    return _advance(draft, "bot_name")
+    return await _advance(session, draft)
 
 
-async def check_token_free(session: AsyncSession, *, token: str, identity: BotIdentity | None = None,
-                           registration_id: int | None = None) -> str:
-    """The token stripped if it is well-formed and free (see `ensure_token_free`); Invalid/Conflict otherwise.
-
-    Call it before getMe (cheap refusals) and again with the identity getMe returned.
-    """
+def validated_token(token: str) -> str:
+    """The token stripped if it looks like one from @BotFather; Invalid("token_format") otherwise."""
     try:
-        token = validate_token_format(token)
+        return validate_token_format(token)
     except Invalid:
         raise Invalid("token_format", code="token_format") from None
-    await ensure_token_free(session, fingerprint=sha256_hex(token), telegram_id=identity.id if identity else None)
-    await ensure_token_unreserved(session, fingerprint=sha256_hex(token), registration_id=registration_id)
-    return token
 
 
 async def ensure_token_unreserved(session: AsyncSession, *, fingerprint: str, registration_id: int | None = None) -> None:
@@ -140,35 +137,43 @@ async def create_tenant(session: AsyncSession, *, token: str, identity: BotIdent
 
 
 async def set_token(session: AsyncSession, *, registration_id: int, telegram_user_id: int, token: str,
-                    identity: BotIdentity, box: SecretBox) -> TenantRegistration:
-    """Store the bot token (encrypted) and the identity getMe returned for it."""
-    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="bot_token")
-    token = await check_token_free(session, token=token, identity=identity, registration_id=draft.id)
-    draft.token_encrypted, draft.token_fingerprint = box.encrypt(token), sha256_hex(token)
+                    identity: BotIdentity | None, box: SecretBox) -> TenantRegistration:
+    """Store the bot token (encrypted) and who it belongs to, as getMe said (None: getMe refused it).
+
+    The adapter calls getMe with no transaction open, so this runs in a unit of work of its own
+    and reads the draft again; the token is checked once, here, with the bot's id from getMe.
+    """
+    token = validated_token(token)
+    if identity is None:
+        raise Invalid("token_rejected")
+    draft = check_step(await session.get(TenantRegistration, registration_id), telegram_user_id=telegram_user_id, step="bot_token")
+    fingerprint = sha256_hex(token)
+    await ensure_token_free(session, fingerprint=fingerprint, telegram_id=identity.id)
+    await ensure_token_unreserved(session, fingerprint=fingerprint, registration_id=draft.id)
+    draft.token_encrypted, draft.token_fingerprint = box.encrypt(token), fingerprint
     draft.bot_username, draft.bot_telegram_id = identity.username, identity.id
-    await session.flush()
-    return _advance(draft, "bot_token")
+    return await _advance(session, draft)
 
 
-async def set_language(session: AsyncSession, *, registration_id: int, telegram_user_id: int, language: str) -> TenantRegistration:
+async def set_language(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int,
+                       language: str) -> TenantRegistration:
     """Store the bot's default language: ru, en or fa."""
-    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="language")
+    draft = check_step(draft, telegram_user_id=telegram_user_id, step="language")
     if language not in LANGUAGES:
         raise Invalid("language_unknown")
     draft.language = language
-    await session.flush()
-    return _advance(draft, "language")
+    return await _advance(session, draft)
 
 
-async def set_support(session: AsyncSession, *, registration_id: int, telegram_user_id: int, username: str | None) -> TenantRegistration:
+async def set_support(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int,
+                      username: str | None) -> TenantRegistration:
     """Store the optional support username (@name, 5-32 characters); None skips it."""
-    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="support")
+    draft = check_step(draft, telegram_user_id=telegram_user_id, step="support")
     try:
         draft.support_username = normalize_support(username)
     except Invalid:
         raise Invalid("support_invalid") from None
-    await session.flush()
-    return _advance(draft, "support")
+    return await _advance(session, draft)
 
 
 @dataclass
@@ -179,31 +184,29 @@ class PlanOffer:
 
 
 async def plan_offers(session: AsyncSession, *, settings: Settings) -> list[PlanOffer]:
-    """The active plans with their granted features and the activation fee in Stars."""
-    plans = (await session.scalars(
-        select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.is_active.is_(True))
-        .order_by(TenantSubscriptionPlan.sort_order, TenantSubscriptionPlan.id)
+    """The active plans with their granted features and the activation fee in Stars (one query)."""
+    rows = (await session.execute(
+        select(TenantSubscriptionPlan, PlanFeatureGrant.feature_key)
+        .outerjoin(PlanFeatureGrant, and_(PlanFeatureGrant.plan_tier_id == TenantSubscriptionPlan.id, PlanFeatureGrant.enabled.is_(True)))
+        .where(TenantSubscriptionPlan.is_active.is_(True))
+        .order_by(TenantSubscriptionPlan.sort_order, TenantSubscriptionPlan.id, PlanFeatureGrant.feature_key)
     )).all()
-    grants = (await session.execute(
-        select(PlanFeatureGrant.plan_tier_id, PlanFeatureGrant.feature_key)
-        .where(PlanFeatureGrant.enabled.is_(True)).order_by(PlanFeatureGrant.feature_key)
-    )).all()
-    offers = []
-    for plan in plans:
-        features = None if plan.grants_all_features else [key for plan_id, key in grants if plan_id == plan.id]
-        offers.append(PlanOffer(plan, features, kopeks_to_stars(plan.activation_fee_kopeks, settings.stars_rate_kopeks)))
-    return offers
+    granted: dict[TenantSubscriptionPlan, list[str]] = {}
+    for plan, key in rows:
+        granted.setdefault(plan, []).extend([key] if key else [])
+    return [PlanOffer(plan, None if plan.grants_all_features else keys, kopeks_to_stars(plan.activation_fee_kopeks, settings.stars_rate_kopeks))
+            for plan, keys in granted.items()]
 
 
-async def set_plan(session: AsyncSession, *, registration_id: int, telegram_user_id: int, plan_id: int) -> TenantRegistration:
+async def set_plan(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int,
+                   plan_id: int) -> TenantRegistration:
     """Store the chosen plan (an active one) and its activation fee."""
-    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="plan")
+    draft = check_step(draft, telegram_user_id=telegram_user_id, step="plan")
     plan = await session.get(TenantSubscriptionPlan, plan_id)
     if plan is None or not plan.is_active:
         raise Invalid("plan_unknown")
     draft.plan_tier_id, draft.fee_kopeks = plan.id, plan.activation_fee_kopeks
-    await session.flush()
-    return _advance(draft, "plan")
+    return await _advance(session, draft)
 
 
 async def card_for_payment(session: AsyncSession, *, payment: PlatformPayment) -> TenantPaymentCard | None:
@@ -231,35 +234,41 @@ class PaymentOptions:
     card: bool
 
 
+def _fee(draft: TenantRegistration, *, telegram_user_id: int, settings: Settings) -> tuple[bool, int, int]:
+    """(waived, fee in kopeks, fee in Stars): a master admin, or a plan without a fee, pays nothing."""
+    fee = draft.fee_kopeks or 0
+    waived = is_master_admin(settings.master_admin_ids, telegram_user_id) or fee == 0
+    return waived, fee, kopeks_to_stars(fee, settings.stars_rate_kopeks) if fee else 0
+
+
+async def _card_available(session: AsyncSession) -> bool:
+    master = await get_master(session)
+    return master is not None and await choose_card(session, bot_id=master.id) is not None
+
+
 async def payment_options(session: AsyncSession, *, draft: TenantRegistration, telegram_user_id: int,
                           settings: Settings) -> PaymentOptions:
-    """What the payment step offers: a master admin, or a plan without a fee, pays nothing."""
-    fee = draft.fee_kopeks or 0
-    master = await get_master(session)
-    return PaymentOptions(
-        waived=is_master_admin(settings.master_admin_ids, telegram_user_id) or fee == 0,
-        fee_kopeks=fee,
-        stars=kopeks_to_stars(fee, settings.stars_rate_kopeks) if fee else 0,
-        card=master is not None and await choose_card(session, bot_id=master.id) is not None,
-    )
+    """What the payment step offers."""
+    waived, fee, stars = _fee(draft, telegram_user_id=telegram_user_id, settings=settings)
+    return PaymentOptions(waived, fee, stars, card=not waived and await _card_available(session))
 
 
-async def choose_payment(session: AsyncSession, *, registration_id: int, telegram_user_id: int, method: str,
+async def choose_payment(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int, method: str,
                          settings: Settings) -> PlatformPayment:
     """Pick one of the `payment_options` and (re)write the pending activation payment for it.
 
     Stars are whole Stars converted at STARS_RATE_KOPEKS; a card payment is in kopeks.
     """
-    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="payment_method")
-    options = await payment_options(session, draft=draft, telegram_user_id=telegram_user_id, settings=settings)
-    if options.waived:
+    draft = check_step(draft, telegram_user_id=telegram_user_id, step="payment_method")
+    waived, fee, stars = _fee(draft, telegram_user_id=telegram_user_id, settings=settings)
+    if waived:
         method, amount, currency = WAIVED, 0, "RUB"
     elif method == STARS:
-        amount, currency = options.stars, "XTR"
+        amount, currency = stars, "XTR"
     elif method == CARD:
-        if not options.card:
+        if not await _card_available(session):
             raise Invalid("card_unavailable")
-        amount, currency = options.fee_kopeks, "RUB"
+        amount, currency = fee, "RUB"
     else:
         raise Invalid("method_unknown")
     payment = await pending_payment(session, registration_id=draft.id)
@@ -267,8 +276,8 @@ async def choose_payment(session: AsyncSession, *, registration_id: int, telegra
         payment = PlatformPayment(registration_id=draft.id, purpose="activation", status="pending")
         session.add(payment)
     payment.method, payment.amount_minor, payment.currency = method, amount, currency
-    draft.payment_method, draft.step = method, "confirm"
-    await session.flush()
+    draft.payment_method = method
+    await _advance(session, draft)
     await record(session, actor=f"tg:{telegram_user_id}", action="registration.payment_method", entity=f"registration:{draft.id}",
                  after={"method": method, "amount": amount, "currency": currency})
     return payment
@@ -285,23 +294,26 @@ async def pending_payment(session: AsyncSession, *, registration_id: int) -> Pla
     )
 
 
-async def confirm(session: AsyncSession, *, registration_id: int, telegram_user_id: int) -> tuple[TenantRegistration, PlatformPayment]:
-    """The user confirmed the summary: the registration now waits for its payment."""
-    draft = await get_draft(session, registration_id=registration_id, telegram_user_id=telegram_user_id, step="confirm")
+async def confirm(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int, box: SecretBox,
+                  actor: str) -> PlatformPayment | Completion:
+    """The user confirmed the summary: the registration now waits for its payment, or (fee waived) completes at once."""
+    draft = check_step(draft, telegram_user_id=telegram_user_id, step="confirm")
     payment = await pending_payment(session, registration_id=draft.id)
     if payment is None:
         raise Conflict("step_out_of_order")
+    if payment.method == WAIVED:  # nothing to pay; if completion is refused, the draft stays at its confirmation
+        async with session.begin_nested():
+            draft.status = "awaiting_payment"
+            return await complete_paid_registration(session, registration_id=draft.id, method=WAIVED, external_id=f"waived:{draft.id}",
+                                                    amount=0, currency="RUB", box=box, actor=actor)
     draft.status, draft.step = "awaiting_payment", "payment"
     await session.flush()
-    return draft, payment
+    return payment
 
 
-async def go_back(session: AsyncSession, *, registration_id: int, telegram_user_id: int) -> TenantRegistration:
+async def go_back(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int) -> TenantRegistration:
     """One step back; an unpaid registration waiting for payment goes back to its confirmation."""
-    draft = await session.scalar(select(TenantRegistration).where(
-        TenantRegistration.id == registration_id, TenantRegistration.telegram_user_id == telegram_user_id))
-    if draft is None:
-        raise NotFound("no such registration")
+    draft = check_owner(draft, telegram_user_id=telegram_user_id)
     if draft.status == "awaiting_payment":
         draft.status, draft.step = "draft", "confirm"
     elif draft.status == "draft":
@@ -312,11 +324,11 @@ async def go_back(session: AsyncSession, *, registration_id: int, telegram_user_
     return draft
 
 
-async def cancel(session: AsyncSession, *, telegram_user_id: int) -> TenantRegistration | None:
-    """Cancel the user's open registration and its unpaid payment; None if there was none."""
-    draft = await open_registration(session, telegram_user_id=telegram_user_id)
+async def cancel(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int) -> TenantRegistration | None:
+    """Cancel the user's open registration `draft` and its unpaid payment; None if there was none."""
     if draft is None:
         return None
+    check_owner(draft, telegram_user_id=telegram_user_id)
     await session.execute(
         update(PlatformPayment)
         .where(PlatformPayment.registration_id == draft.id, PlatformPayment.status.in_(("pending", "awaiting_review")))
@@ -332,35 +344,38 @@ async def cancel(session: AsyncSession, *, telegram_user_id: int) -> TenantRegis
 # ----- paying and completing ----------------------------------------------------------------
 
 
-async def check_payable(session: AsyncSession, *, registration_id: int, telegram_user_id: int, currency: str,
-                        amount: int, settings: Settings) -> PlatformPayment:
-    """For pre-checkout: the registration still waits for exactly this payment and its token is free."""
-    registration = await session.get(TenantRegistration, registration_id)
-    if registration is None or registration.telegram_user_id != telegram_user_id:
+async def check_payable(session: AsyncSession, *, draft: TenantRegistration | None, registration_id: int, telegram_user_id: int,
+                        currency: str, amount: int) -> PlatformPayment:
+    """For pre-checkout: the user's open registration is `registration_id` and still waits for exactly
+    this Stars payment. The token was checked when it was given, and completion checks it again
+    (refunding the payment if it was taken meanwhile), so it is not checked here a third time."""
+    if draft is None or draft.id != registration_id or draft.telegram_user_id != telegram_user_id:
         raise NotFound("not_payable")
-    if registration.status != "awaiting_payment":
+    if draft.status != "awaiting_payment":
         raise Conflict("not_payable")
     payment = await pending_payment(session, registration_id=registration_id)
     if payment is None or payment.method != STARS or (payment.currency, payment.amount_minor) != (currency, amount):
         raise Conflict("not_payable")
-    await ensure_token_free(session, fingerprint=registration.token_fingerprint, telegram_id=registration.bot_telegram_id)
     return payment
 
 
 @dataclass
 class Completion:
+    """A registration paid for: completed now (`provisioned`: the tenant and its API token) or before (None)."""
+
     registration: TenantRegistration
     payment: PlatformPayment | None
-    provisioned: ProvisionResult | None  # None: completed before (no API token this time)
-    refund_due: bool = False  # a second, different charge for an already-completed registration
+    provisioned: ProvisionResult | None
 
 
 async def _lock_registration(session: AsyncSession, registration_id: int) -> TenantRegistration:
-    """Lock the row: the UPDATE takes PostgreSQL's row lock and SQLite's write lock before any read."""
-    await session.execute(
+    """Lock the row and read it fresh in one statement: the UPDATE takes PostgreSQL's row lock and
+    SQLite's write lock before anything is read."""
+    registration = await session.scalar(
         update(TenantRegistration).where(TenantRegistration.id == registration_id).values(updated_at=func.now())
+        .returning(TenantRegistration),
+        execution_options={"populate_existing": True},
     )
-    registration = await session.get(TenantRegistration, registration_id, with_for_update=True, populate_existing=True)
     if registration is None:
         raise NotFound(f"no registration {registration_id}")
     return registration
@@ -370,33 +385,34 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
                                      amount: int, currency: str, box: SecretBox, actor: str) -> Completion:
     """Mark the activation payment succeeded and create the tenant, exactly once.
 
-    A repeat (same or another charge) returns the completed registration with no API token;
-    `refund_due` tells the adapter a different charge arrived for a finished registration.
+    A repeat of the same payment returns the completed registration with no API token; another
+    payment for a completed registration is refused (Conflict "already_paid"), as is one that
+    cannot complete. Refusals come before any change but the row lock.
     """
     registration = await _lock_registration(session, registration_id)
     same = await session.scalar(select(PlatformPayment).where(
         PlatformPayment.method == method, PlatformPayment.external_id == external_id))
-    if registration.status == "completed" or same is not None:
-        paid = same or await session.scalar(select(PlatformPayment).where(
-            PlatformPayment.registration_id == registration.id, PlatformPayment.status == "succeeded"))
-        return Completion(registration, paid, None, refund_due=same is None)
+    if same is not None:
+        return Completion(registration, same, None)
+    if registration.status == "completed":
+        raise Conflict(f"registration {registration.id} was paid already", code="already_paid")
     if registration.status not in ("awaiting_payment", "awaiting_review"):
         raise Conflict(f"registration {registration.id} is {registration.status}: it cannot be paid")
     payment = await pending_payment(session, registration_id=registration.id)
-    if payment is None or payment.method != method:
-        payment = PlatformPayment(registration_id=registration.id, purpose="activation", method=method)
-        session.add(payment)
-    elif (payment.currency, payment.amount_minor) != (currency, amount):
+    if payment is not None and payment.method == method and (payment.currency, payment.amount_minor) != (currency, amount):
         raise Conflict(f"paid {amount} {currency}, expected {payment.amount_minor} {payment.currency}")
     plan = await session.get(TenantSubscriptionPlan, registration.plan_tier_id)
     if plan is None:
         raise Conflict("the registration's plan no longer exists")
     identity = BotIdentity(registration.bot_telegram_id, registration.bot_username or "", registration.bot_name or "")
-    result = await provision_tenant(
+    result = await provision_tenant(  # it, too, refuses before it writes anything
         session, name=registration.bot_name, token=box.decrypt(registration.token_encrypted),
         owner_telegram_id=registration.telegram_user_id, plan=plan.name, box=box, actor=actor, identity=identity,
         language=registration.language or DEFAULT_LANGUAGE, support_username=registration.support_username,
     )
+    if payment is None or payment.method != method:
+        payment = PlatformPayment(registration_id=registration.id, purpose="activation", method=method)
+        session.add(payment)
     payment.status, payment.external_id, payment.bot_id = "succeeded", external_id, result.bot.id
     payment.amount_minor, payment.currency, payment.reviewed_at = amount, currency, utcnow()
     registration.status, registration.step, registration.bot_id = "completed", "done", result.bot.id
@@ -410,30 +426,29 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
     return Completion(registration, payment, result)
 
 
-async def complete_waived(session: AsyncSession, *, registration_id: int, telegram_user_id: int,
-                          box: SecretBox, actor: str) -> Completion:
-    """Complete a confirmed registration whose fee is waived (a master admin, or a free plan)."""
-    registration = await session.get(TenantRegistration, registration_id)
-    payment = await pending_payment(session, registration_id=registration_id)
-    if registration is None or registration.telegram_user_id != telegram_user_id or payment is None or payment.method != WAIVED:
-        raise Conflict("not_payable")
-    return await complete_paid_registration(session, registration_id=registration_id, method=WAIVED,
-                                            external_id=f"waived:{registration_id}", amount=0, currency="RUB", box=box, actor=actor)
+async def pay_with_stars(session: AsyncSession, *, registration_id: int, charge_id: str, amount: int, currency: str,
+                         box: SecretBox, actor: str) -> Completion | Refund:
+    """Stars arrived for a registration: complete it (once, keyed on the charge id), or, when that is
+    refused, keep nothing of the attempt (a savepoint) and return a Refund saying why."""
+    try:
+        async with session.begin_nested():
+            return await complete_paid_registration(session, registration_id=registration_id, method=STARS, external_id=charge_id,
+                                                    amount=amount, currency=currency, box=box, actor=actor)
+    except TenantctlError as exc:
+        return Refund(exc)
 
 
-async def submit_receipt(session: AsyncSession, *, registration_id: int, telegram_user_id: int,
+async def submit_receipt(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int,
                          photo_file_id: str | None = None, text: str | None = None) -> PlatformPayment:
     """Attach a card-to-card receipt (a photo or text); the payment then waits for a master admin."""
-    registration = await session.get(TenantRegistration, registration_id)
-    if registration is None or registration.telegram_user_id != telegram_user_id:
-        raise NotFound("no such registration")
+    registration = check_owner(draft, telegram_user_id=telegram_user_id)
     if registration.status != "awaiting_payment" or registration.payment_method != CARD:
         raise Conflict("not_payable")
     if not photo_file_id and not (text or "").strip():
         raise Invalid("receipt_empty")
-    payment = await pending_payment(session, registration_id=registration_id)
+    payment = await pending_payment(session, registration_id=registration.id)
     if payment is None:
-        payment = PlatformPayment(registration_id=registration_id, purpose="activation", method=CARD,
+        payment = PlatformPayment(registration_id=registration.id, purpose="activation", method=CARD,
                                   amount_minor=registration.fee_kopeks or 0, currency="RUB")
         session.add(payment)
     payment.status = "awaiting_review"
@@ -441,7 +456,7 @@ async def submit_receipt(session: AsyncSession, *, registration_id: int, telegra
     payment.receipt = {**(payment.receipt or {}), **receipt}
     registration.status, registration.step = "awaiting_review", "review"
     await session.flush()
-    await record(session, actor=f"tg:{telegram_user_id}", action="registration.receipt", entity=f"registration:{registration_id}",
+    await record(session, actor=f"tg:{telegram_user_id}", action="registration.receipt", entity=f"registration:{registration.id}",
                  after={"payment_id": payment.id, "amount": payment.amount_minor, "receipt": "photo" if photo_file_id else "text"})
     return payment
 
@@ -473,14 +488,15 @@ async def review_payment(session: AsyncSession, *, payment_id: int, approve: boo
         raise Conflict("already_rejected")
     if payment.status != "awaiting_review":
         raise Conflict("not_payable")
-    payment.reviewed_by, payment.reviewed_at, payment.review_note = reviewer_id, utcnow(), note
     if approve:
         completion = await complete_paid_registration(
             session, registration_id=registration.id, method=CARD, external_id=f"card:{payment.id}",
             amount=payment.amount_minor, currency=payment.currency, box=box, actor=actor)
+        payment.reviewed_by = reviewer_id
         return Review(payment, registration, completion, note)
     if not (note or "").strip():
         raise Invalid("reason_required")
+    payment.reviewed_by, payment.reviewed_at, payment.review_note = reviewer_id, utcnow(), note
     payment.status = "rejected"
     registration.status, registration.step = "awaiting_payment", "payment"
     await session.flush()

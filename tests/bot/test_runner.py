@@ -10,7 +10,7 @@ import aiohttp
 from sqlalchemy import func, select
 
 from tenantctl.billing.models import PlatformPayment
-from tenantctl.billing.service import billing_tick
+from tenantctl.billing.service import Refund, billing_tick
 from tenantctl.bot.runner import Runner, WebhookConfig
 from tenantctl.core.app import App
 from tenantctl.onboarding import service as reg
@@ -84,7 +84,7 @@ async def test_racing_completions_make_one_tenant(bot_app: App, runner: Runner, 
     await register_until_payment(chat, fake.add_bot(username="race_bot"), "Telegram Stars")
     await chat.press("Confirm", "Bot activation")
     async with bot_app.unit_of_work() as session:
-        draft = await reg.open_registration(session, telegram_user_id=USER)
+        draft, _ = await reg.open_registration_and_language(session, telegram_user_id=USER)
         payment = await reg.pending_payment(session, registration_id=draft.id)
 
     async def complete() -> object:
@@ -98,11 +98,10 @@ async def test_racing_completions_make_one_tenant(bot_app: App, runner: Runner, 
     async with bot_app.unit_of_work() as session:
         assert await session.scalar(select(func.count()).select_from(Bot).where(Bot.is_master.is_(False))) == 1
         assert await session.scalar(select(func.count()).select_from(PlatformPayment).where(PlatformPayment.status == "succeeded")) == 1
-        # and a later, different charge for the finished registration is flagged for a refund
-        again = await reg.complete_paid_registration(
-            session, registration_id=draft.id, method=reg.STARS, external_id="stx-other", amount=payment.amount_minor,
-            currency="XTR", box=bot_app.secret_box, actor="test")
-        assert again.provisioned is None and again.refund_due
+        # and a later, different charge for the finished registration is to be refunded
+        again = await reg.pay_with_stars(session, registration_id=draft.id, charge_id="stx-other", amount=payment.amount_minor,
+                                         currency="XTR", box=bot_app.secret_box, actor="test")
+        assert isinstance(again, Refund) and again.reason.code == "already_paid"
 
 
 async def test_tenant_bot_shows_its_support_contact_only_when_its_support_mode_offers_one(

@@ -1,21 +1,28 @@
-"""The bot's routers: registration and renewals on the master bot, the greeting on tenant bots."""
+"""The bot's routers: renewals, the master admins' review and registration on the master bot, the greeting on tenant bots."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiogram import Router
+from aiogram.methods import RefundStarPayment
+from aiogram.types import Message
+
+from tenantctl.bot.outbox import Outbox
 
 
 class Routes:
     """Handlers declared at import time and mounted on a fresh Router per dispatcher.
 
     An aiogram Router can belong to one dispatcher only, and every Runner (a test may start
-    several in one process) builds its own dispatchers.
+    several in one process) builds its own dispatchers. `filters` guard every handler of the
+    router (an access check declared once); an update they refuse goes on to the next router.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *filters: Any) -> None:
         self.name = name
+        self.filters = filters
         self._entries: list[tuple[str, tuple[Any, ...], Callable[..., Any]]] = []
 
     def _add(self, kind: str, filters: tuple[Any, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -35,19 +42,24 @@ class Routes:
         return self._add("pre_checkout_query", filters)
 
     def build(self) -> Router:
-        """A new Router with every handler, in declaration order."""
+        """A new Router with every handler, in declaration order, behind the router's filters."""
         router = Router(name=self.name)
         for kind, filters, handler in self._entries:
             getattr(router, kind).register(handler, *filters)
+        if self.filters:
+            for kind in {kind for kind, _, _ in self._entries}:
+                getattr(router, kind).filter(*self.filters)
         return router
 
 
-def queue_refund(after_commit: list[Callable[[], Any]], *, bot: Any, message: Any, text: str) -> None:
+def queue_refund(outbox: Outbox, message: Message, text: str) -> None:
     """After the commit, refund the message's Stars payment in full and tell the payer `text`."""
     charge_id = message.successful_payment.telegram_payment_charge_id
+    outbox.send(RefundStarPayment(user_id=message.from_user.id, telegram_payment_charge_id=charge_id))
+    outbox.send(message.answer(text))
 
-    async def refund() -> None:
-        await bot.refund_star_payment(message.from_user.id, charge_id)
-        await message.answer(text)
 
-    after_commit.append(refund)
+def payload_id(payload: str, prefix: str) -> int:
+    """The id in an invoice payload like `reg:<id>` (0, which matches nothing, if it holds none)."""
+    number = payload.removeprefix(prefix)
+    return int(number) if number.isdigit() else 0

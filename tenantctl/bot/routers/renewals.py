@@ -6,18 +6,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from aiogram import Bot as Client, F
+from aiogram import Bot as Client
+from aiogram import F
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.bot.routers import Routes, queue_refund
 from tenantctl.billing import lifecycle
 from tenantctl.billing import service as billing
 from tenantctl.bot.locales import error_text, t
-from tenantctl.bot.middlewares import AfterCommit
+from tenantctl.bot.outbox import Outbox
+from tenantctl.bot.routers import Routes, payload_id, queue_refund
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import TenantctlError
@@ -62,40 +64,37 @@ async def deliver(bot: Client, app: App) -> None:
 
 
 @router.message(Command("renew"))
-async def renew(message: Message, session: AsyncSession, lang: str, runner: object = None) -> None:
+async def renew(message: Message, session: AsyncSession, outbox: Outbox, lang: str, runner: Any = None) -> None:
     """Ask for a renewal invoice for each of the user's bots; the supervisor sends them."""
     if not await billing.request_renewals(session, owner_telegram_id=message.from_user.id):
-        await message.answer(t(lang, "nothing_to_renew"))
+        outbox.send(message.answer(t(lang, "nothing_to_renew")))
     elif runner is not None:
-        runner.nudge()
+        outbox.then(runner.nudge)
 
 
 @router.pre_checkout_query(F.invoice_payload.startswith("ren:"))
-async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, lang: str, app: App) -> None:
-    """Re-check the renewal is still due for exactly this amount."""
+async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, outbox: Outbox, lang: str, app: App) -> None:
+    """Re-check the renewal is still due for exactly this amount (answered right after the read-only transaction)."""
     try:
-        await billing.check_renewal_payable(session, payment_id=int(query.invoice_payload.removeprefix("ren:")),
-                                        telegram_user_id=query.from_user.id, stars=query.total_amount, settings=app.settings)
-    except (TenantctlError, ValueError) as exc:
-        await query.answer(ok=False, error_message=error_text(lang, exc))
+        await billing.check_renewal_payable(session, payment_id=payload_id(query.invoice_payload, "ren:"),
+                                            telegram_user_id=query.from_user.id, stars=query.total_amount, settings=app.settings)
+    except TenantctlError as exc:
+        outbox.send(query.answer(ok=False, error_message=error_text(lang, exc)))
         return
-    await query.answer(ok=True)
+    outbox.send(query.answer(ok=True))
 
 
 @router.message(F.successful_payment.invoice_payload.startswith("ren:"))
-async def paid(message: Message, bot: Client, session: AsyncSession, lang: str, after_commit: AfterCommit,
-               runner: object = None) -> None:
-    """A renewal paid: one more month (idempotent on the charge id); a stopped bot starts again."""
+async def paid(message: Message, session: AsyncSession, outbox: Outbox, lang: str, runner: Any = None) -> None:
+    """A renewal paid: one more month (idempotent on the charge id), or a refund if the service refuses it."""
     payment = message.successful_payment
-    try:  # a savepoint: if the payment is refused now, nothing of it stays and the Stars go back
-        async with session.begin_nested():
-            result = await billing.pay_renewal(session, payment_id=int(payment.invoice_payload.removeprefix("ren:")),
-                                               charge_id=payment.telegram_payment_charge_id, actor=f"tg:{message.from_user.id}")
-    except TenantctlError as exc:
-        log.warning("paid renewal %s refused (%s): refunding", payment.invoice_payload, exc)
-        queue_refund(after_commit, bot=bot, message=message, text=t(lang, "refunded_refused", reason=error_text(lang, exc)))
+    outcome = await billing.pay_renewal(session, payment_id=payload_id(payment.invoice_payload, "ren:"),
+                                        charge_id=payment.telegram_payment_charge_id, actor=f"tg:{message.from_user.id}")
+    if isinstance(outcome, billing.Refund):
+        log.warning("paid renewal %s refused (%s): refunding", payment.invoice_payload, outcome.reason)
+        queue_refund(outbox, message, t(lang, "refunded_refused", reason=error_text(lang, outcome.reason)))
         return
-    tenant = await session.get(Bot, result.subscription.bot_id)
-    await message.answer(t(lang, "renewal_paid", name=tenant.name, date=result.subscription.end_date.date().isoformat()))
+    tenant = await session.get(Bot, outcome.subscription.bot_id)
+    outbox.send(message.answer(t(lang, "renewal_paid", name=tenant.name, date=outcome.subscription.end_date.date().isoformat())))
     if runner is not None:
-        runner.nudge()
+        outbox.then(runner.nudge)

@@ -8,6 +8,7 @@ from aiogram.filters import CommandStart
 from aiogram.types import Message
 
 from tenantctl.bot.locales import t
+from tenantctl.bot.outbox import Outbox
 from tenantctl.bot.routers import Routes
 from tenantctl.flags.catalogue import SUPPORT_CONTACT_MODES
 from tenantctl.flags.gate import FeatureGate
@@ -20,9 +21,9 @@ SUPPORT_FEATURE = "support_tickets"
 
 
 @router.message(CommandStart())
-async def start(message: Message, tenant: BotInfo, gate: FeatureGate) -> None:
+async def start(message: Message, tenant: BotInfo, gate: FeatureGate, outbox: Outbox) -> None:
     """Greet with the tenant's name; the support contact only when its support mode offers one."""
     lines = [t(tenant.default_language, "tenant_welcome", name=tenant.name)]
     if tenant.support_username and gate.value(tenant.id, SUPPORT_FEATURE) in SUPPORT_CONTACT_MODES:
         lines.append(t(tenant.default_language, "tenant_support", support=tenant.support_username))
-    await message.answer("\n".join(lines))
+    outbox.send(message.answer("\n".join(lines)))
