@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenantctl.tenants.rules import LANGUAGES
-DEFAULT_LANGUAGE = "en"
+FALLBACK_LANGUAGE = "en"  # the interface language for a person whose language is unknown (not a bot's default)
 LANGUAGE_NAMES = {"ru": "Русский", "en": "English", "fa": "فارسی"}
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -292,13 +292,13 @@ def pick_language(stored: str | None, telegram_code: str | None) -> str:
     for candidate in (stored, (telegram_code or "").split("-")[0].lower()):
         if candidate in LANGUAGES:
             return candidate
-    return DEFAULT_LANGUAGE
+    return FALLBACK_LANGUAGE
 
 
 def t(lang: str, key: str, **values: Any) -> str:
     """The message `key` in `lang` (English if missing), formatted with `values`."""
     entry = MESSAGES[key]
-    return entry.get(lang, entry[DEFAULT_LANGUAGE]).format(**values)
+    return entry.get(lang, entry[FALLBACK_LANGUAGE]).format(**values)
 
 
 def error_text(lang: str, exc: Exception) -> str:

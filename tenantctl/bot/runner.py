@@ -39,6 +39,7 @@ from tenantctl.core.crypto import constant_time_equal
 from tenantctl.core.errors import ConfigError
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.tenants.models import Bot as BotRow
+from tenantctl.tenants.overrides import expire_overrides
 from tenantctl.tenants.telegram import scrub_tokens
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,14 @@ def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner:
 class Runner:
     """Runs and supervises every bot; `start`, then `stop` (or `run` until a signal)."""
 
-    def __init__(self, app: App, *, webhook: WebhookConfig | None = None, interval: float = 3.0, poll_timeout: int = 25) -> None:
+    def __init__(self, app: App, *, webhook: WebhookConfig | None = None, interval: float = 3.0, poll_timeout: int = 25,
+                 housekeeping_interval: float = 60.0) -> None:
         self.app = app
         self.webhook = webhook
         self.interval = interval
         self.poll_timeout = poll_timeout
+        self.housekeeping_interval = housekeeping_interval
+        self._housekept_at = float("-inf")
         self.gate = FeatureGate(app.sessions, ttl=30.0)
         self.storage = make_storage(app.settings, app.sessions)
         self.master_dp, self.tenant_dp = build_dispatchers(app, self.storage, self.gate, runner=self)
@@ -188,11 +192,23 @@ class Runner:
             self._wake.clear()
             try:
                 await self.sync()
+                await self._housekeeping()
                 master = next((r for r in self.bots.values() if r.info.is_master), None)
                 if master is not None:
                     await renewals.deliver(master.bot, self.app)
             except Exception as exc:  # keep supervising whatever one round hit
                 log.error("supervisor round failed: %s", scrub_tokens(f"{type(exc).__name__}: {exc}"))
+
+    async def _housekeeping(self) -> None:
+        """Every `housekeeping_interval` s: remove overrides past their expiry and drop their bots' cached flags."""
+        now = asyncio.get_running_loop().time()
+        if now - self._housekept_at < self.housekeeping_interval:
+            return
+        self._housekept_at = now
+        async with self.app.unit_of_work() as session:
+            expired = await expire_overrides(session)
+        for bot_id in {override.bot_id for override in expired}:
+            self.gate.invalidate(bot_id)
 
     async def sync(self) -> None:
         """Make the running bots match the active rows of the bots table."""

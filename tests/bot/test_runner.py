@@ -131,3 +131,39 @@ async def test_tenant_bot_shows_its_support_contact_only_when_its_support_mode_o
     runner.gate.invalidate(result.bot.id)
     greeting = await chat.send("/start", "Welcome to Help VPN!")
     assert "Support" not in greeting.params["text"]
+
+
+async def test_the_supervisor_expires_overrides_and_the_bot_follows(bot_app: App, fake: FakeTelegram) -> None:
+    from tenantctl.core.db import utcnow
+    from tenantctl.flags.models import Feature, TenantFeatureOverride
+    from tenantctl.tenants.overrides import set_override
+    from tenantctl.tenants.service import provision_tenant
+    from tenantctl.tenants.telegram import BotIdentity
+
+    tenant = fake.add_bot(username="expiry_vpn_bot", first_name="Expiry VPN")
+    async with bot_app.unit_of_work() as session:
+        session.add(Feature(key="support_tickets", env_key="SUPPORT_SYSTEM_MODE", category="support", kind="mode",
+                            allowed_values=["tickets", "contact", "both"], default_enabled=True, default_value="both"))
+        await session.flush()
+        result = await provision_tenant(session, name="Expiry VPN", token=tenant.token, owner_telegram_id=USER,
+                                        plan="basic", box=bot_app.secret_box, actor="test", language="en",
+                                        support_username="@help_desk",
+                                        identity=BotIdentity(tenant.id, tenant.username, tenant.first_name))
+        await set_override(session, bot_id=result.bot.id, feature="support_tickets", enabled=None, value="tickets",
+                           reason="a week of tickets only", actor="test", expires_at=utcnow() + timedelta(days=7))
+    running = Runner(bot_app, interval=0.1, poll_timeout=1, housekeeping_interval=0)
+    await running.start()
+    try:
+        chat = Chat(tenant)
+        assert "Support" not in (await chat.send("/start", "Welcome to Expiry VPN!")).params["text"]
+        async with bot_app.unit_of_work() as session:  # the week is over
+            override = await session.get(TenantFeatureOverride, (result.bot.id, "support_tickets"))
+            override.expires_at = utcnow() - timedelta(seconds=1)
+        for _ in range(50):  # the supervisor's next round removes it and drops the cached flags
+            async with bot_app.unit_of_work() as session:
+                if await session.get(TenantFeatureOverride, (result.bot.id, "support_tickets")) is None:
+                    break
+            await asyncio.sleep(0.1)
+        assert "Support: @help_desk" in (await chat.send("/start", "Welcome to Expiry VPN!")).params["text"]
+    finally:
+        await running.stop()
