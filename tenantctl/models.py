@@ -1,8 +1,12 @@
-"""Imports every models module so Base.metadata knows every table (used by Alembic, the app and tests)."""
+"""Imports every models module so Base.metadata knows every table.
+
+Alembic and the tests read the metadata from here, and every adapter imports it before it opens the
+database, so a foreign key from one domain's table to another's always resolves.
+"""
 
 from tenantctl.audit import models as audit_models  # noqa: F401
 from tenantctl.billing import models as billing_models  # noqa: F401
-from tenantctl.bot import models as bot_models  # noqa: F401
+from tenantctl.core import conversation  # noqa: F401
 from tenantctl.core.db import Base
 from tenantctl.customers import models as customers_models  # noqa: F401
 from tenantctl.flags import models as flags_models  # noqa: F401

@@ -24,6 +24,7 @@ from aiogram.types import ErrorEvent, Update
 from aiohttp import web
 from sqlalchemy import select
 
+import tenantctl.models  # noqa: F401 (every table, so foreign keys across domains resolve)
 from tenantctl.bot.locales import t
 from tenantctl.bot.middlewares import (
     ConversationMiddleware,

@@ -15,7 +15,7 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder,
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tenantctl.bot.models import FsmRecord
+from tenantctl.core.conversation import FsmRecord
 from tenantctl.core.settings import Settings
 
 

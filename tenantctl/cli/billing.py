@@ -14,7 +14,6 @@ app = typer.Typer(help="Platform billing: the lifecycle tick and renewal payment
 @app.command()
 def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides."""
-    import tenantctl.onboarding.models  # noqa: F401 (platform_payments refers to tenant_registrations)
     from tenantctl.billing.service import billing_tick
     from tenantctl.core.db import utcnow
     from tenantctl.core.money import format_money
@@ -56,7 +55,6 @@ def record_payment(
     Examples: `--amount 10000 --reference BANK-42` on a 5 000 RUB plan buys 2 months;
     `--months 3 --amount 0 --reason 'launch deal' --reference DEAL-1` records a manual deal.
     """
-    import tenantctl.onboarding.models  # noqa: F401 (platform_payments refers to tenant_registrations)
     from tenantctl.billing import service
     from tenantctl.billing.schemas import payment_as_dict
     from tenantctl.cli.common import fail, or_fail

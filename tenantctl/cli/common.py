@@ -50,6 +50,7 @@ def run_app(work: Callable[["App"], Awaitable[T]], *, check_schema: bool = True)
     """Open the app, run `work`, close; project errors become one line and a non-zero exit."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    import tenantctl.models  # noqa: F401 (every table, so foreign keys across domains resolve)
     from tenantctl.core.app import open_app
     from tenantctl.core.errors import ConfigError, TenantctlError
     from tenantctl.core.settings import Settings

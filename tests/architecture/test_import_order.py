@@ -1,5 +1,5 @@
 """Imports flow one way: core <- audit <- flags <- plans <- tenants <- customers <- billing <- onboarding
-<- stats, then the demo data and the adapters (api <- bot <- cli) above them all.
+<- stats, then the demo data, the models registry and the adapters (api <- bot <- cli) above them all.
 
 Every module under tenantctl/ is parsed, imports inside functions and TYPE_CHECKING blocks
 included, and each import of a package further up the order fails the test with its line.
@@ -14,7 +14,7 @@ import tenantctl
 
 PACKAGE = Path(tenantctl.__file__).parent
 ORDER = ("core", "audit", "flags", "plans", "tenants", "customers", "billing", "onboarding", "stats",
-         "demo", "testing", "api", "bot", "cli", "models")
+         "demo", "models", "testing", "api", "bot", "cli")
 RANK = {name: rank for rank, name in enumerate(ORDER)}
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tenantctl.audit.models import AuditEntry
 from tenantctl.billing.models import PlatformPayment
-from tenantctl.bot.models import FsmRecord
+from tenantctl.core.conversation import FsmRecord
 from tenantctl.core import migrate
 from tenantctl.core.db import create_engine, utcnow
 from tenantctl.customers.models import (

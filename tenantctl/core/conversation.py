@@ -1,4 +1,4 @@
-"""Database-backed conversation state for the bot (used when REDIS_URL is not set)."""
+"""Database-backed conversation state, keyed per bot and chat (the bot's FSM storage when REDIS_URL is not set)."""
 
 from __future__ import annotations
 
