@@ -36,6 +36,7 @@ from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.plans.service import create_plan, set_grant
 from tenantctl.tenants.models import Bot
+from tenantctl.tenants.rules import bot_name_key
 
 SERVER = os.environ.get("TENANTCTL_BENCH_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 FEATURES = 40
@@ -51,8 +52,8 @@ async def populate(app: App, tenants: int) -> int:
                           default_config={"LIMIT": i, "OPTS": {"a": 1}}, config_keys=["LIMIT", "OPTS"]) for i in range(FEATURES))
         await s.flush()
         plan = await create_plan(s, name="growth", actor="bench", monthly_price_kopeks=1000000)
-        rows = [{"name": f"t{i}", "token_encrypted": "x", "token_fingerprint": secrets.token_hex(32),
-                 "webhook_secret": "s", "status": "active"} for i in range(tenants)]
+        rows = [{"name": f"t{i}", "name_key": bot_name_key(f"t{i}"), "token_encrypted": "x", "token_fingerprint": secrets.token_hex(32),
+                 "status": "active"} for i in range(tenants)]
         await s.execute(insert(Bot), rows)
         ids = (await s.scalars(select(Bot.id))).all()
         end = utcnow() + timedelta(days=30)

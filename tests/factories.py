@@ -30,7 +30,7 @@ def feature(key: str, *, kind: str = "switch", enabled: bool = False, value: str
 async def tenants(session: AsyncSession, plan_id: int, count: int, *, status: str = "active") -> list[int]:
     """`count` active tenant bots subscribed to `plan_id`; returns their ids."""
     bots = [Bot(name=f"t{secrets.token_hex(4)}", token_encrypted="x", token_fingerprint=secrets.token_hex(32),
-                webhook_secret="s", status="active") for _ in range(count)]
+                status="active") for _ in range(count)]
     session.add_all(bots)
     await session.flush()
     session.add_all([TenantSubscription(bot_id=b.id, plan_tier_id=plan_id, status=status,

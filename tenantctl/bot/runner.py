@@ -36,7 +36,7 @@ from tenantctl.bot.middlewares import (
 from tenantctl.bot.routers import master_admin, registration, renewals, tenant
 from tenantctl.bot.storage import make_storage
 from tenantctl.core.app import App
-from tenantctl.core.crypto import constant_time_equal
+from tenantctl.core.crypto import SecretBox, constant_time_equal
 from tenantctl.core.errors import ConfigError
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.tenants.models import Bot as BotRow
@@ -76,9 +76,9 @@ class WebhookConfig:
     port: int = 8080
 
 
-def _info(row: BotRow) -> BotInfo:
+def _info(row: BotRow, box: SecretBox) -> BotInfo:
     return BotInfo(row.id, row.is_master, row.name, row.default_language, row.support_username,
-                   row.owner_telegram_id, row.webhook_secret, row.token_fingerprint)
+                   row.owner_telegram_id, box.webhook_secret(row.id), row.token_fingerprint)
 
 
 async def _on_error(event: ErrorEvent, lang: str = "en") -> None:
@@ -134,6 +134,7 @@ class Runner:
         self.storage = make_storage(app.settings, app.sessions)
         self.master_dp, self.tenant_dp = build_dispatchers(app, self.storage, self.gate, runner=self)
         self.bots: dict[int, Running] = {}
+        self.unreadable: set[int] = set()  # bots not started: their token cannot be decrypted (logged once)
         self._wake = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._web: web.AppRunner | None = None
@@ -215,7 +216,7 @@ class Runner:
         """Make the running bots match the active rows of the bots table."""
         async with self.app.unit_of_work() as session:
             rows = (await session.scalars(select(BotRow).where(BotRow.status == "active"))).all()
-            wanted = {row.id: (_info(row), row.token_encrypted) for row in rows}
+            wanted = {row.id: (_info(row, self.app.secret_box), row.token_encrypted) for row in rows}
         for bot_id in list(self.bots):
             info = wanted.get(bot_id, (None,))[0]
             if info is None or info.token_fingerprint != self.bots[bot_id].info.token_fingerprint:
@@ -224,7 +225,15 @@ class Runner:
                 self.bots[bot_id].info = info
         for bot_id, (info, token_encrypted) in wanted.items():
             if bot_id not in self.bots:
-                await self._start_bot(info, self.app.secret_box.decrypt(token_encrypted))
+                try:
+                    token = self.app.secret_box.decrypt(token_encrypted)
+                except ConfigError:  # one unreadable row must not keep every other bot down
+                    if bot_id not in self.unreadable:
+                        log.error("bot %s (%s) not started: its token cannot be decrypted with %s",
+                                  bot_id, info.name, self.app.secret_box.source)
+                    self.unreadable.add(bot_id)
+                    continue
+                await self._start_bot(info, token)
 
     def _client(self, token: str) -> Bot:
         api = TelegramAPIServer.from_base(self.app.settings.telegram_api_server)

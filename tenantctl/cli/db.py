@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from tenantctl.cli.common import console, run_app
+from tenantctl.cli.common import actor, console, fail, or_fail, run_app, run_tx
 
 app = typer.Typer(help="Database schema (Alembic migrations) and encryption keys.", no_args_is_help=True)
 
@@ -54,3 +56,27 @@ def keygen() -> None:
     from tenantctl.core.crypto import SecretBox
 
     typer.echo(SecretBox.generate_key())
+
+
+@app.command("rotate-key")
+def rotate_key(
+    new_key_file: Path = typer.Option(..., "--new-key-file", help="A file holding the new key (`tenantctl db keygen > FILE`)."),
+) -> None:
+    """Re-encrypt every secret under a new key, in one transaction (stop `tenantctl bot run` first)."""
+    from tenantctl.core.crypto import SecretBox
+    from tenantctl.onboarding.keys import rotate_secret_key
+
+    try:
+        text = new_key_file.read_text().strip()
+    except OSError as exc:
+        fail(f"cannot read {new_key_file}: {exc.strerror}", code=2)
+    new = or_fail(lambda: SecretBox(text, source=f"the key file {new_key_file}"))
+
+    async def work(session, app_) -> tuple[dict[str, int], str]:
+        old = app_.secret_box
+        return await rotate_secret_key(session, old=old, new=new, actor=actor()), old.source
+
+    counts, old_source = run_tx(work)
+    console.print(", ".join(f"{name}: {count}" for name, count in counts.items()) + " re-encrypted", highlight=False)
+    console.print(f"now replace {old_source} with the key in {new_key_file}, then start `tenantctl bot run` again: "
+                  "it sets every webhook with its new secret", highlight=False)

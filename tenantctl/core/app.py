@@ -6,13 +6,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from tenantctl.core.crypto import SecretBox, load_secret_box
+from tenantctl.core.crypto import SecretBox, constant_time_equal, load_secret_box
 from tenantctl.core.db import create_engine, mask_url, session_factory, unit_of_work
 from tenantctl.core.errors import ConfigError
+from tenantctl.core.models import KeyVerifier
 from tenantctl.core.settings import Settings
 
 
@@ -35,7 +37,12 @@ class App:
 
     @classmethod
     async def open(cls, settings: Settings, *, check_schema: bool = True) -> "App":
-        """Connect, and check (or on SQLite, bring up) the schema."""
+        """Connect, check (or on SQLite, bring up) the schema, and check the key against the database's verifier.
+
+        The key is checked whenever one is configured (always on SQLite, where a key file stands in):
+        a database is pinned to the first key that opens it, and any other key is refused here,
+        before anything is written. Without `check_schema` (the `db` migration commands) it is not.
+        """
         from tenantctl.core.migrate import ensure_schema
 
         engine = create_engine(settings.database_url)
@@ -50,21 +57,41 @@ class App:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(settings=settings, engine=engine, sessions=session_factory(engine))
+        app = cls(settings=settings, engine=engine, sessions=session_factory(engine))
+        if check_schema and (settings.secret_key or settings.is_sqlite):
+            try:
+                await app._check_key()
+            except BaseException:
+                await engine.dispose()
+                raise
+        return app
+
+    async def _check_key(self) -> None:
+        async with self.engine.begin() as connection:
+            stored = await connection.scalar(select(KeyVerifier.verifier))
+            box = self._load_secret_box(create=stored is None)
+            if stored is None:  # first use: pin the database to this key
+                stored = await _pin(connection, box.verifier())
+        if not constant_time_equal(stored, box.verifier()):
+            raise ConfigError(f"{box.source} does not match this database's key (the one its secrets are encrypted with): "
+                              "use that key, or change keys with `tenantctl db rotate-key`; nothing was written")
 
     @property
     def secret_box(self) -> SecretBox:
         """The box that encrypts bot tokens and secret config values."""
-        if self._secret_box is None:
-            box, created = load_secret_box(
-                secret_key=self.settings.secret_key,
-                is_sqlite=self.settings.is_sqlite,
-                key_file=self.settings.key_file,
-            )
-            if created:
-                self.notices.append(f"generated a new encryption key in {created} (mode 0600): back it up")
-            self._secret_box = box
-        return self._secret_box
+        return self._secret_box or self._load_secret_box(create=True)
+
+    def _load_secret_box(self, *, create: bool) -> SecretBox:
+        box, created = load_secret_box(
+            secret_key=self.settings.secret_key,
+            is_sqlite=self.settings.is_sqlite,
+            key_file=self.settings.key_file,
+            create=create,
+        )
+        if created:
+            self.notices.append(f"generated a new encryption key in {created} (mode 0600): back it up")
+        self._secret_box = box
+        return box
 
     def unit_of_work(self) -> "asynccontextmanager[AsyncSession]":
         """One transaction: everything inside lands, or nothing does."""
@@ -72,6 +99,13 @@ class App:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def _pin(connection: AsyncConnection, verifier: str) -> str:
+    """Store the verifier unless another process just did; the stored one either way."""
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    await connection.execute(insert(KeyVerifier).values(id=1, verifier=verifier).on_conflict_do_nothing())
+    return await connection.scalar(select(KeyVerifier.verifier))
 
 
 @asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -32,19 +33,27 @@ def new_api_token() -> tuple[str, str, str]:
     return plaintext, prefix, sha256_hex(plaintext)
 
 
-def new_webhook_secret() -> str:
-    """A secret for Telegram's X-Telegram-Bot-Api-Secret-Token header."""
-    return secrets.token_urlsafe(32)
-
-
 class SecretBox:
     """Symmetric encryption (Fernet: AES-128-CBC + HMAC-SHA256) for values at rest."""
 
-    def __init__(self, key: str | bytes) -> None:
+    def __init__(self, key: str | bytes, *, source: str = "TENANTCTL_SECRET_KEY") -> None:
         try:
             self._fernet = Fernet(key)
         except (ValueError, TypeError):
-            raise ConfigError("TENANTCTL_SECRET_KEY is not a valid key: generate one with `tenantctl db keygen`") from None
+            raise ConfigError(f"{source} is not a valid key: generate one with `tenantctl db keygen`") from None
+        self._key = base64.urlsafe_b64decode(key)  # the raw 32 bytes, however the text spelled them
+        self.source = source  # where the key came from, for messages (never the key itself)
+
+    def _derive(self, label: str) -> str:
+        return hmac.new(self._key, label.encode(), hashlib.sha256).hexdigest()
+
+    def verifier(self) -> str:
+        """A fingerprint of the key (HMAC-SHA256 of a fixed label): tells keys apart without revealing them."""
+        return self._derive("tenantctl key verifier")
+
+    def webhook_secret(self, bot_id: int) -> str:
+        """The bot's X-Telegram-Bot-Api-Secret-Token: HMAC-SHA256 of the key and the bot id, never stored."""
+        return self._derive(f"webhook secret for bot {bot_id}")
 
     @staticmethod
     def generate_key() -> str:
@@ -57,11 +66,11 @@ class SecretBox:
         try:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken:
-            raise ConfigError("a stored secret cannot be decrypted: TENANTCTL_SECRET_KEY differs from the key it was written with") from None
+            raise ConfigError(f"a stored secret cannot be decrypted: {self.source} differs from the key it was written with") from None
 
 
-def load_secret_box(*, secret_key: str | None, is_sqlite: bool, key_file: str) -> tuple[SecretBox, str | None]:
-    """The secret box from the configured key; on SQLite a key file is created once if none is set.
+def load_secret_box(*, secret_key: str | None, is_sqlite: bool, key_file: str, create: bool = True) -> tuple[SecretBox, str | None]:
+    """The secret box from the configured key; on SQLite a key file is created once if none is set (and `create`).
 
     Returns the box and, when a key file was just created, its path (so the user can be told).
     """
@@ -71,10 +80,13 @@ def load_secret_box(*, secret_key: str | None, is_sqlite: bool, key_file: str) -
         raise ConfigError("TENANTCTL_SECRET_KEY is not set: it is required on PostgreSQL (generate one with `tenantctl db keygen`)")
     path = Path(key_file)
     if path.is_file():
-        return SecretBox(path.read_text().strip()), None
+        return SecretBox(path.read_text().strip(), source=f"the key file {path}"), None
+    if not create:
+        raise ConfigError(f"TENANTCTL_SECRET_KEY is not set and the key file {path} is missing, but this database's secrets "
+                          "were written with a key: set TENANTCTL_SECRET_KEY or restore the key file")
     path.parent.mkdir(parents=True, exist_ok=True)
     key = SecretBox.generate_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
-    return SecretBox(key), str(path)
+    return SecretBox(key, source=f"the key file {path}"), str(path)

@@ -51,16 +51,29 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current)
 
 
+async def _migrate(engine: AsyncEngine, action: str, revision: str) -> None:
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # batch mode re-creates tables: dropping the old one must not cascade to the rows pointing at it
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
+        try:
+            async with connection.begin():
+                await connection.run_sync(_run, action, revision)
+        finally:
+            if sqlite:
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await connection.commit()
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate the database up to `revision`."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_run, "upgrade", revision)
+    await _migrate(engine, "upgrade", revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Migrate the database down to `revision`."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_run, "downgrade", revision)
+    await _migrate(engine, "downgrade", revision)
 
 
 async def ensure_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.core.crypto import SecretBox, new_webhook_secret, sha256_hex
+from tenantctl.core.crypto import SecretBox, sha256_hex
 from tenantctl.core.errors import Conflict, Invalid
 from tenantctl.flags.envfile import parse_env_file
 from tenantctl.flags.keys import is_sensitive_key
@@ -66,7 +66,7 @@ async def register_master(
     master = await get_master(session)
     report = MasterReport(bot=master, created=master is None, warnings=[f"line {w.line}: {w.message}" for w in parsed.warnings])
     if master is None:
-        master = Bot(is_master=True, name="master", status="active", webhook_secret=new_webhook_secret())
+        master = Bot(is_master=True, name="master", status="active")
         session.add(master)
         report.bot = master
     if master.token_fingerprint != fingerprint:  # new, or the token was rotated

@@ -17,9 +17,10 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
+from tenantctl.tenants.rules import bot_name_key
 
 BOT_STATUSES = ("pending", "active", "suspended", "expired", "cancelled")
 ADMIN_ROLES = ("owner", "admin")
@@ -38,11 +39,18 @@ class Bot(Timestamps, Base):
             postgresql_where=text("is_master"),
             sqlite_where=text("is_master"),
         ),
+        # tenant names are unique after normalisation (tenants.rules.bot_name_key); the master keeps its Telegram name
+        Index("uq_bots_name_key", "name_key", unique=True, postgresql_where=text("NOT is_master"),
+              sqlite_where=text("NOT is_master")),
+        # one live row per Telegram bot: a cancelled tenant's bot may be registered again
+        Index("uq_bots_telegram_id", "telegram_id", unique=True, postgresql_where=text("status <> 'cancelled'"),
+              sqlite_where=text("status <> 'cancelled'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     is_master: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
     name: Mapped[str] = mapped_column(String(64), nullable=False)
+    name_key: Mapped[str] = mapped_column(Text, nullable=False)  # set with the name, see _keep_name_key
     username: Mapped[str | None] = mapped_column(String(64), index=True)
     telegram_id: Mapped[int | None] = mapped_column(BigInteger)
     token_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
@@ -51,7 +59,12 @@ class Bot(Timestamps, Base):
     default_language: Mapped[str] = mapped_column(String(8), default="ru", server_default="ru", nullable=False)
     support_username: Mapped[str | None] = mapped_column(String(64))
     owner_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
-    webhook_secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    # no webhook secret column: it is derived from the key (SecretBox.webhook_secret), never stored
+
+    @validates("name")
+    def _keep_name_key(self, _attribute: str, name: str) -> str:
+        self.name_key = bot_name_key(name)
+        return name
 
 
 class BotAdmin(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -13,9 +14,13 @@ BOT_NAME_LENGTH = (3, 64)
 _SUPPORT_RE = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
 
 
+def _collapse(name: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFKC", name or "").split())
+
+
 def normalize_bot_name(name: str | None) -> str:
     """The name as stored: NFKC, whitespace collapsed to single spaces, 3-64 characters; Invalid otherwise."""
-    text = " ".join(unicodedata.normalize("NFKC", name or "").split())
+    text = _collapse(name)
     low, high = BOT_NAME_LENGTH
     if not low <= len(text) <= high:
         raise Invalid(f"the bot name must be {low} to {high} characters", code="name_length")
@@ -23,8 +28,40 @@ def normalize_bot_name(name: str | None) -> str:
 
 
 def bot_name_key(name: str) -> str:
-    """What two names must differ in to both exist: the normalised name, casefolded."""
-    return normalize_bot_name(name).casefold()
+    """What two names must differ in to both exist (`bots.name_key`, unique).
+
+    The name NFKC-normalised, whitespace collapsed, casefolded, invisible format characters
+    dropped, and every character replaced by its look-alike skeleton (`_look_alike`), so
+    "Tеnant One" with a Cyrillic е has the key of "Tenant One".
+    """
+    folded = unicodedata.normalize("NFKC", _collapse(name).casefold())
+    return "".join(_look_alike(char) for char in folded if unicodedata.category(char) != "Cf")
+
+
+@functools.cache
+def _look_alike(char: str) -> str:
+    """The character's prototype in Unicode's confusables (UTS #39 data, from confusable-homoglyphs), casefolded.
+
+    Names compare without case, so a lower-case letter whose capital looks Latin takes the Latin
+    letter (Cyrillic т: Т is T). Prototypes that are not ASCII are kept only when nothing Latin fits.
+    """
+    candidates = [_prototype(char), _prototype(char.upper())]
+    return next((c.casefold() for c in candidates if c.isascii()), candidates[0].casefold())
+
+
+def _prototype(char: str) -> str:
+    """Unicode's prototype for `char` (itself if it has none).
+
+    The package stores each confusables.txt pair both ways: a source has exactly its prototype,
+    a prototype all its sources. A pair of two lone partners is ambiguous; the smaller stands for both.
+    """
+    from confusable_homoglyphs.confusables import confusables_data  # here: loading its data takes ~70 ms
+
+    partners = confusables_data.get(char, ())
+    if len(partners) != 1:
+        return char
+    other = partners[0]["c"]
+    return other if len(confusables_data.get(other, ())) > 1 else min(char, other)
 
 
 def normalize_language(language: str | None) -> str:

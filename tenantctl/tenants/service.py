@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.core.crypto import SecretBox, new_webhook_secret, sha256_hex
+from tenantctl.core.crypto import SecretBox, sha256_hex
 from tenantctl.core.dates import add_months
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound
@@ -31,6 +32,7 @@ from tenantctl.tenants.lookup import get_master
 from tenantctl.tenants.models import Bot, BotAdmin
 from tenantctl.tenants.rules import (
     DEFAULT_LANGUAGE,
+    bot_name_key,
     normalize_bot_name,
     normalize_language,
     normalize_support,
@@ -58,10 +60,11 @@ class ProvisionResult:
 
 
 async def ensure_name_free(session: AsyncSession, *, name: str) -> str:
-    """The normalised name, if no bot has it (ignoring case); Conflict otherwise."""
+    """The normalised name, unless a bot's name has its key (case, spacing and look-alikes aside); Conflict otherwise."""
     name = normalize_bot_name(name)
-    if await session.scalar(select(Bot.id).where(func.lower(Bot.name) == name.lower())):
-        raise Conflict(f"a bot named {name!r} exists already: pick another name", code="name_taken")
+    taken = await session.scalar(select(Bot.name).where(Bot.name_key == bot_name_key(name)).limit(1))
+    if taken is not None:
+        raise Conflict(f"{name!r} looks like {taken!r}, the name of an existing bot: pick another name", code="name_taken")
     return name
 
 
@@ -75,8 +78,8 @@ async def ensure_token_free(session: AsyncSession, *, fingerprint: str, telegram
     if master is not None and (fingerprint == master.token_fingerprint or (telegram_id is not None and telegram_id == master.telegram_id)):
         raise Conflict("that is the master bot's own token: a tenant needs its own bot from @BotFather", code="token_master")
     same_bot = Bot.token_fingerprint == fingerprint
-    if telegram_id is not None:
-        same_bot = same_bot | (Bot.telegram_id == telegram_id)
+    if telegram_id is not None:  # the same bot again, with a rotated token (unless its tenant was cancelled)
+        same_bot = same_bot | ((Bot.telegram_id == telegram_id) & (Bot.status != "cancelled"))
     taken = await session.scalar(select(Bot).where(same_bot).limit(1))
     if taken is not None:
         raise Conflict(f"that bot is already registered as tenant {taken.name!r} (id {taken.id})", code="token_taken")
@@ -97,10 +100,18 @@ async def _create_bot(
         default_language=language,
         support_username=support_username,
         owner_telegram_id=owner_telegram_id,
-        webhook_secret=new_webhook_secret(),
     )
     session.add(bot)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent create got past the same checks and committed first
+        reason = str(exc.orig)
+        if "name_key" in reason:
+            raise Conflict(f"{name!r} looks like the name of a bot created at the same moment: pick another name",
+                           code="name_taken") from None
+        if "telegram_id" in reason or "token_fingerprint" in reason:
+            raise Conflict("that bot was registered at the same moment by someone else", code="token_taken") from None
+        raise
     return bot
 
 

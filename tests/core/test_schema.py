@@ -11,10 +11,11 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tenantctl.audit.models import AuditEntry
-from tenantctl.billing.models import PlatformPayment
+from tenantctl.billing.models import PaymentInbox, PlatformPayment, PlatformRefund
 from tenantctl.core.conversation import FsmRecord
 from tenantctl.core import migrate
 from tenantctl.core.db import create_engine, utcnow
+from tenantctl.core.models import KeyVerifier
 from tenantctl.customers.models import (
     BotPlan,
     Subscription,
@@ -37,9 +38,7 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
 
 def a_bot(n: int = 1, **kw) -> Bot:
-    return Bot(
-        name=f"bot {n}", token_encrypted="enc", token_fingerprint=f"fp{n}", webhook_secret="s", **kw
-    )
+    return Bot(**{"name": f"bot {n}", "token_encrypted": "enc", "token_fingerprint": f"fp{n}", **kw})
 
 
 def a_feature(key: str = "yookassa") -> Feature:
@@ -82,12 +81,17 @@ async def test_every_model_round_trips(app) -> None:
                 FsmRecord(key=f"{bot.id}:42:42", state="Reg:name", data={"name": "x"}),
             ]
         )
+        inbox = PaymentInbox(method="telegram_stars", charge_id="ch_2", payer_telegram_id=42, payload="reg:1", currency="XTR",
+                             amount_minor=667, source="update")
+        s.add(inbox)
+        await s.flush()
+        s.add(PlatformRefund(inbox_id=inbox.id, charge_id="ch_2", payer_telegram_id=42, currency="XTR", amount_minor=667, reason="test"))
     async with app.unit_of_work() as s:
         counts = {}
         for model in (Bot, BotAdmin, BotConfiguration, ApiToken, TenantFeatureOverride, TenantPaymentCard,
                       PlanFeatureGrant, TenantSubscription, BotFeatureFlag, Subscription, Transaction,
-                      TrafficDaily, PlatformPayment, AuditEntry, FsmRecord, User, BotPlan,
-                      TenantRegistration, TenantSubscriptionPlan, Feature):
+                      TrafficDaily, PlatformPayment, PaymentInbox, PlatformRefund, AuditEntry, FsmRecord, User, BotPlan,
+                      TenantRegistration, TenantSubscriptionPlan, Feature, KeyVerifier):  # pinned by App.open
             counts[model.__tablename__] = len((await s.scalars(select(model))).all())
         assert set(counts.values()) == {1}, counts
         assert len(counts) == len(metadata.tables)
@@ -117,11 +121,21 @@ async def test_constraints_reject_bad_rows(app) -> None:
     async with app.unit_of_work() as s:
         s.add_all([a_bot(1), TenantSubscriptionPlan(name="p", display_name="P", monthly_price_kopeks=1)])
     # unique bot-token fingerprint
-    await _expect_rejected(app, a_bot(1))
+    await _expect_rejected(app, a_bot(1, name="another"))
     # only one master bot
     await _expect_rejected(app, a_bot(2, is_master=True), a_bot(3, is_master=True))
     # a status outside the allowed set
     await _expect_rejected(app, a_bot(4, status="deleted"))
+    # tenant names are unique by their key: case, spacing and look-alikes (Cyrillic В, о, т; 1 and l) aside
+    await _expect_rejected(app, a_bot(5, name="BOT  1"))
+    await _expect_rejected(app, a_bot(5, name="Вот l"))
+    # the master may share a tenant's name; a Telegram bot has one row that is not cancelled
+    async with app.unit_of_work() as s:
+        s.add_all([a_bot(6, name="bot 1", is_master=True), a_bot(7, telegram_id=77, status="cancelled"),
+                   a_bot(8, telegram_id=77)])
+    await _expect_rejected(app, a_bot(9, telegram_id=77))
+    # one key verifier
+    await _expect_rejected(app, KeyVerifier(id=2, verifier="v"))
     # one subscription per bot
     await _expect_rejected(
         app,

@@ -102,7 +102,7 @@ async def test_provision_creates_the_whole_tenant(app, tmp_path) -> None:
         assert (bot.status, bot.username, bot.telegram_id, bot.default_language, bot.support_username, bot.is_master) == (
             "active", "tenant_one_bot", 42424242, "fa", "@tenant_help", False)
         assert app.secret_box.decrypt(bot.token_encrypted) == tenant_token(1)
-        assert bot.token_fingerprint == sha256_hex(tenant_token(1)) and len(bot.webhook_secret) >= 32
+        assert bot.token_fingerprint == sha256_hex(tenant_token(1)) and bot.name_key == "tenant l"
         admins = (await session.scalars(select(BotAdmin).where(BotAdmin.bot_id == bot_id))).all()
         assert [(a.telegram_user_id, a.role) for a in admins] == [(501, "owner")]
         sub = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == bot_id))
@@ -138,7 +138,7 @@ async def test_provision_refusals(app, tmp_path) -> None:
         (dict(token=MASTER_TOKEN), Conflict, "master bot's own token"),
         (dict(token=tenant_token(1), name="Other"), Conflict, "already registered as tenant 'Tenant 1'"),
         (dict(n=2, identity=BotIdentity(9090, "taken_bot", "Taken")), Conflict, "already registered"),
-        (dict(n=2, name="tenant 1"), Conflict, "exists already"),
+        (dict(n=2, name="tenant 1"), Conflict, "'tenant 1' looks like 'Tenant 1'"),
         (dict(n=2, language="de"), Invalid, "not one of fa, ru, en"),
         (dict(n=2, plan="legacy"), Conflict, "archived"),
         (dict(n=2, plan="startr"), NotFound, "did you mean starter"),
@@ -175,17 +175,19 @@ async def test_a_token_held_by_a_registration_in_progress_is_refused_to_everyone
     assert result.bot.token_fingerprint == sha256_hex(tenant_token(1))
 
 
-async def test_no_plaintext_bot_token_or_api_token_anywhere_in_the_database(app, tmp_path) -> None:
+async def test_no_plaintext_bot_token_api_token_or_webhook_secret_anywhere_in_the_database(app, tmp_path) -> None:
     async with app.unit_of_work() as session:
         await setup_platform(session, app.secret_box, write_env(tmp_path))
         first = await provision(session, app, 1, share_keys=["YOOKASSA_SECRET_KEY"])
         second = await provision(session, app, 2, plan="growth")
         extra, _row = await issue_api_token(session, bot_id=first.bot.id, actor="test")
+        master = await get_master(session)
     async with app.unit_of_work() as session:
         dump = await dump_database(session)
     assert "bot_configurations" in dump and "api_tokens" in dump
+    webhook_secrets = [app.secret_box.webhook_secret(bot.id) for bot in (master, first.bot, second.bot)]
     secrets = [tenant_token(1), tenant_token(2), MASTER_TOKEN, first.api_token_plaintext, second.api_token_plaintext, extra,
-               *MASTER_SECRETS.values()]
+               *MASTER_SECRETS.values(), *webhook_secrets]
     for secret in secrets:
         assert secret not in dump
         assert secret.split(":", 1)[-1] not in dump  # nor the token's secret half
