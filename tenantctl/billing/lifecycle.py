@@ -39,6 +39,12 @@ async def resume_tenant(session: AsyncSession, *, bot_id: int, actor: str, now: 
     if subscription is None or subscription.status == "expired" or (subscription.end_date and subscription.end_date <= now):
         ended = subscription.end_date.date().isoformat() if subscription and subscription.end_date else "?"
         raise Conflict(f"{bot.name!r}'s subscription ended on {ended}: record a payment first (tenantctl billing record-payment)")
+    if bot.status == "cancelled" and bot.telegram_id is not None:
+        other = await session.scalar(select(Bot).where(Bot.telegram_id == bot.telegram_id, Bot.id != bot.id,
+                                                       Bot.status != "cancelled"))
+        if other is not None:
+            raise Conflict(f"{bot.name!r}'s Telegram bot runs as tenant {other.name!r} (id {other.id}) now: "
+                           "cancel that one first", code="token_taken")
     if subscription.status != "active":
         subscription.status, subscription.auto_renewal = "active", True
         await session.flush()

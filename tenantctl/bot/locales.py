@@ -175,9 +175,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fa": "نام باید بین ۳ تا ۶۴ نویسه باشد.",
     },
     "name_taken": {
-        "en": "A bot with this name exists already: choose another name.",
-        "ru": "Бот с таким названием уже есть: выберите другое.",
-        "fa": "رباتی با این نام وجود دارد: نام دیگری انتخاب کنید.",
+        "en": "A bot with this name, or one that looks like it, exists already: choose another name.",
+        "ru": "Бот с таким или похожим названием уже есть: выберите другое.",
+        "fa": "رباتی با این نام یا نامی شبیه به آن وجود دارد: نام دیگری انتخاب کنید.",
     },
     "token_format": {
         "en": "That is not a bot token. Copy it exactly as @BotFather sent it (digits, a colon, then letters).",

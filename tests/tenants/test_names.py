@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select, update
 
+from tenantctl.billing.lifecycle import resume_tenant
 from tenantctl.core.db import run_in_transaction
 from tenantctl.core.errors import Conflict
 from tenantctl.onboarding import service as onboarding
@@ -72,6 +73,10 @@ async def test_a_telegram_bot_has_one_live_row_whatever_its_token(app, tmp_path)
     async with app.unit_of_work() as session:  # a cancelled tenant's bot may come back
         again = await service.provision_tenant(session, **tenant(app, 2, "Shop Again", same_bot))
     assert again.bot.telegram_id == first.bot.telegram_id
+    with pytest.raises(Conflict, match="runs as tenant 'Shop Again'") as refused:  # and the old row cannot come back
+        async with app.unit_of_work() as session:
+            await resume_tenant(session, bot_id=first.bot.id, actor="test")
+    assert refused.value.code == "token_taken"
 
 
 async def _race(app, monkeypatch, check: str, creates: list[dict]) -> list[object]:
