@@ -1,4 +1,4 @@
-"""`tenantctl billing`: the lifecycle tick (cron-safe) and manual renewal payments."""
+"""`tenantctl billing`: the lifecycle tick (cron-safe), manual renewal payments, and the Stars inbox: reconcile, refunds, verify."""
 
 from __future__ import annotations
 
@@ -6,38 +6,56 @@ from typing import Optional
 
 import typer
 
-from tenantctl.cli.common import actor, console, print_json, run_tx
+from tenantctl.cli.common import actor, console, fail, print_json, run_app, run_tx
 
-app = typer.Typer(help="Platform billing: the lifecycle tick and renewal payments.", no_args_is_help=True)
+app = typer.Typer(help="Platform billing: the lifecycle tick, renewal payments, reconciliation with Telegram, refunds.",
+                  no_args_is_help=True)
 
 
 @app.command()
 def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides."""
+    """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides;
+    then reconcile the master bot's Stars with Telegram (when MASTER_BOT_TOKEN is set)."""
     from tenantctl.billing.service import billing_tick
-    from tenantctl.core.db import utcnow
+    from tenantctl.core.db import run_in_transaction, utcnow
+    from tenantctl.core.errors import ConfigError
     from tenantctl.core.money import format_money
+    from tenantctl.tenants.telegram import BotApiError
 
-    async def work(session, app_):
+    async def work(app_):
         settings = app_.settings
-        return await billing_tick(session, now=utcnow(), grace_days=settings.grace_period_days,
-                                  notice_days=settings.renewal_notice_days, actor=actor())
+        report = await run_in_transaction(app_.sessions, lambda session: billing_tick(
+            session, now=utcnow(), grace_days=settings.grace_period_days, notice_days=settings.renewal_notice_days, actor=actor()))
+        if report.skipped:
+            return report, None, None, None
+        try:
+            return report, await _reconcile(app_), None, None
+        except ConfigError as exc:
+            return report, None, f"reconcile skipped: {exc}", None
+        except BotApiError as exc:  # the tick's work is done and committed: report it, then the failure
+            return report, None, None, f"reconcile failed: {exc}"
 
-    report = run_tx(work)
+    report, reconciled, skipped, failed = run_app(work)
     if as_json:
-        print_json(report.as_dict())
-        return
-    if report.skipped:
+        print_json(report.as_dict() | {"reconcile": reconciled.as_dict() if reconciled else None,
+                                       "reconcile_skipped": skipped, "reconcile_failed": failed})
+    elif report.skipped:
         console.print(report.skipped, highlight=False)
-        return
-    for e in report.expired:
-        console.print(f"expired: {e['name']} (ended {e['end_date'][:10]}): bot stopped (status expired), features off", highlight=False)
-    for r in report.renewals:
-        console.print(f"renewal due: {r['name']} {format_money(r['amount'])} ({r['plan']}) by {r['due_at'][:10]}", highlight=False)
-    for o in report.overrides_expired:
-        console.print(f"override expired: bot {o['bot_id']} {o['feature']}", highlight=False)
-    console.print(f"tick done: {len(report.expired)} expired, {len(report.renewals)} renewals recorded, "
-                  f"{len(report.overrides_expired)} overrides expired", highlight=False)
+    else:
+        for e in report.expired:
+            console.print(f"expired: {e['name']} (ended {e['end_date'][:10]}): bot stopped (status expired), features off", highlight=False)
+        for r in report.renewals:
+            console.print(f"renewal due: {r['name']} {format_money(r['amount'])} ({r['plan']}) by {r['due_at'][:10]}", highlight=False)
+        for o in report.overrides_expired:
+            console.print(f"override expired: bot {o['bot_id']} {o['feature']}", highlight=False)
+        console.print(f"tick done: {len(report.expired)} expired, {len(report.renewals)} renewals recorded, "
+                      f"{len(report.overrides_expired)} overrides expired", highlight=False)
+        if reconciled is not None:
+            _print_reconciliation(reconciled)
+        elif skipped:
+            console.print(skipped, highlight=False)
+    if failed:
+        fail(failed)
 
 
 @app.command("record-payment")
@@ -86,3 +104,86 @@ def record_payment(
     deal = f", a deal: {reason}" if reason else ""
     console.print(f"recorded {format_money(kopeks)} ({method}/{reference}) for {found.name}: {result.months} month(s){deal}, "
                   f"paid until {end}, status {found.status}", highlight=False)
+
+
+# ----- the payment inbox: reconciliation with Telegram, refunds, the money invariants ---------------
+
+
+async def _reconcile(app_):
+    """Reconcile the master bot's Star ledger with the inbox; ConfigError without the master bot's token in MASTER_BOT_TOKEN."""
+    from tenantctl.core.crypto import sha256_hex
+    from tenantctl.core.errors import ConfigError
+    from tenantctl.onboarding.payments import reconcile
+    from tenantctl.tenants.lookup import get_master
+    from tenantctl.tenants.telegram import StarsAccount
+
+    token = app_.settings.master_bot_token
+    if not token:
+        raise ConfigError("MASTER_BOT_TOKEN is not set: reconciling reads the master bot's Star transactions")
+    async with app_.unit_of_work() as session:
+        master = await get_master(session)
+    if master is None or master.token_fingerprint != sha256_hex(token):
+        raise ConfigError("MASTER_BOT_TOKEN is not the master bot's token (see tenantctl master init)")
+    return await reconcile(app_.sessions, ledger=StarsAccount(app_.settings.telegram_api_server, token), box=app_.secret_box,
+                           settings=app_.settings, actor=actor())
+
+
+def _print_reconciliation(reconciled) -> None:
+    for item in reconciled.fixes:
+        console.print(f"{item['action']}: {item['charge_id']}: {item['detail']}", highlight=False, soft_wrap=True)
+    console.print(f"reconcile done: {reconciled.transactions} Star transactions read, {len(reconciled.fixes)} action(s)", highlight=False)
+
+
+@app.command("reconcile")
+def reconcile_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Compare the master bot's Star transactions (every page of getStarTransactions) with the payment inbox: record charges never
+    received, apply or refund every open payment, make the refunds due, confirm refunds Telegram made. Prints each fix."""
+    reconciled = run_app(_reconcile)
+    if as_json:
+        print_json(reconciled.as_dict())
+    else:
+        _print_reconciliation(reconciled)
+
+
+@app.command("refunds")
+def refunds(
+    status: Optional[str] = typer.Option(None, "--status", help="Only refunds in this status: pending, done or failed."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List the refunds: Stars go back through Telegram (retried with backoff), card payments by hand."""
+    from tenantctl.billing.models import REFUND_STATUSES
+    from tenantctl.billing.refunds import list_refunds
+    from tenantctl.billing.schemas import refund_as_dict
+    from tenantctl.core.money import format_money
+
+    if status is not None and status not in REFUND_STATUSES:
+        fail(f"--status must be one of {', '.join(REFUND_STATUSES)}", code=2)
+    rows = [refund_as_dict(r) for r in run_tx(lambda session, _app: list_refunds(session, status=status))]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        when = f"done {r['done_at'][:19]}" if r["done_at"] else (f"next attempt {r['next_attempt_at'][:19]}" if r["next_attempt_at"]
+                                                              else "to pay back by hand" if r["status"] == "pending" else "given up")
+        error = f", last error: {r['last_error']}" if r["last_error"] else ""
+        console.print(f"refund {r['id']} {r['status']}: {format_money(r['amount'], r['currency'])} to user {r['payer_telegram_id']} "
+                      f"(charge {r['charge_id']}) for {r['reason']}; {r['attempts']} attempt(s), {when}{error}", highlight=False,
+                      soft_wrap=True)
+    console.print(f"{len(rows)} refund(s)", highlight=False)
+
+
+@app.command("verify")
+def verify(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Check the money invariants: every succeeded payment has its effect, none counted twice, every refund recorded, activation
+    payments add up to the fees of the tenants they activated. Exits 1 on any discrepancy."""
+    from tenantctl.stats.money import verify_money
+
+    issues = run_tx(lambda session, app_: verify_money(session, stars_rate_kopeks=app_.settings.stars_rate_kopeks))
+    if as_json:
+        print_json({"discrepancies": issues})
+    else:
+        for issue in issues:
+            console.print(f"{issue['check']}: {issue['detail']}", highlight=False, soft_wrap=True)
+        console.print(f"{len(issues)} discrepancies", highlight=False)
+    if issues:
+        raise typer.Exit(1)

@@ -26,7 +26,7 @@ from tenantctl.billing.service import Refund
 from tenantctl.core.crypto import SecretBox, sha256_hex
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound, TenantctlError
-from tenantctl.core.money import kopeks_to_stars
+from tenantctl.core.money import format_money, kopeks_to_stars
 from tenantctl.core.settings import Settings
 from tenantctl.customers.models import TenantPaymentCard
 from tenantctl.customers.service import choose_card, count_card_use
@@ -387,7 +387,9 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
 
     A repeat of the same payment returns the completed registration with no API token; another
     payment for a completed registration is refused (Conflict "already_paid"), as is one that
-    cannot complete. Refusals come before any change but the row lock.
+    cannot complete. The payment must settle the registration's pending payment of its method, in
+    its currency and amount, and that fee must still be the plan's. Refusals come before any change
+    but the row lock.
     """
     registration = await _lock_registration(session, registration_id)
     same = await session.scalar(select(PlatformPayment).where(
@@ -399,20 +401,23 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
     if registration.status not in ("awaiting_payment", "awaiting_review"):
         raise Conflict(f"registration {registration.id} is {registration.status}: it cannot be paid")
     payment = await pending_payment(session, registration_id=registration.id)
-    if payment is not None and payment.method == method and (payment.currency, payment.amount_minor) != (currency, amount):
-        raise Conflict(f"paid {amount} {currency}, expected {payment.amount_minor} {payment.currency}")
+    if payment is None or payment.method != method:
+        raise Conflict(f"registration {registration.id} waits for no {method} payment", code="not_payable")
+    if (payment.currency, payment.amount_minor) != (currency, amount):
+        raise Conflict(f"paid {format_money(amount, currency)}, expected {format_money(payment.amount_minor, payment.currency)}",
+                       code="amount_mismatch")
     plan = await session.get(TenantSubscriptionPlan, registration.plan_tier_id)
     if plan is None:
         raise Conflict("the registration's plan no longer exists")
+    if method != WAIVED and plan.activation_fee_kopeks != registration.fee_kopeks:
+        raise Conflict(f"the {plan.name} plan's fee is {format_money(plan.activation_fee_kopeks)} now, not the "
+                       f"{format_money(registration.fee_kopeks or 0)} offered", code="price_changed")
     identity = BotIdentity(registration.bot_telegram_id, registration.bot_username or "", registration.bot_name or "")
     result = await provision_tenant(  # it, too, refuses before it writes anything
         session, name=registration.bot_name, token=box.decrypt(registration.token_encrypted),
         owner_telegram_id=registration.telegram_user_id, plan=plan.name, box=box, actor=actor, identity=identity,
         language=registration.language or DEFAULT_LANGUAGE, support_username=registration.support_username,
     )
-    if payment is None or payment.method != method:
-        payment = PlatformPayment(registration_id=registration.id, purpose="activation", method=method)
-        session.add(payment)
     payment.status, payment.external_id, payment.bot_id = "succeeded", external_id, result.bot.id
     payment.amount_minor, payment.currency, payment.reviewed_at = amount, currency, utcnow()
     registration.status, registration.step, registration.bot_id = "completed", "done", result.bot.id

@@ -415,6 +415,51 @@ class FakeBot:
         self._open_queries[query["id"]] = {"kind": "pre_checkout_query", "chat_id": chat_id, **query}
         return self._inject("pre_checkout_query", query)
 
+    # ----- test side: the Star ledger ------------------------------------
+
+    _failing_refunds = 0  # refundStarPayment calls still to answer with an error (`fail_next_refunds`)
+    _refund_error = ""
+
+    def fail_next_refunds(self, count: int, description: str = "Internal Server Error: try again later") -> None:
+        """Answer the next ``count`` refundStarPayment calls with HTTP 500 and ``description``, refunding nothing."""
+        self._failing_refunds, self._refund_error = count, description
+
+    def record_star_payment(self, user_id: int, payload: str, amount: int) -> dict[str, Any]:
+        """Put a paid Stars invoice in the ledger without delivering its successful_payment (the bot died first)."""
+        payment = {
+            "currency": "XTR",
+            "total_amount": amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": f"stx{secrets.token_urlsafe(24)}",
+            "provider_payment_charge_id": "",
+            "user_id": self._user(user_id)["id"],
+            "chat_id": user_id,
+            "refunded": False,
+            "at": time.time(),
+        }
+        self.payments.append(payment)
+        return payment
+
+    def _fail_refund_if_asked(self) -> None:
+        if self._failing_refunds > 0:
+            self._failing_refunds -= 1
+            raise ApiError(500, self._refund_error)
+
+    def _star_transactions(self) -> list[dict[str, Any]]:
+        """The ledger as StarTransaction objects, oldest first: Stars payments in, their refunds out."""
+        stars = {p["telegram_payment_charge_id"]: p for p in self.payments if p["currency"] == "XTR"}
+
+        def partner(payment: dict[str, Any]) -> dict[str, Any]:
+            return {"type": "user", "transaction_type": "invoice_payment", "user": self._user(payment["user_id"]),
+                    "invoice_payload": payment["invoice_payload"]}
+
+        entries = [(p.get("at", 0), {"id": charge, "amount": p["total_amount"], "date": int(p.get("at", 0)), "source": partner(p)})
+                   for charge, p in stars.items()]
+        entries += [(r["at"], {"id": r["telegram_payment_charge_id"], "amount": stars[r["telegram_payment_charge_id"]]["total_amount"],
+                               "date": int(r["at"]), "receiver": partner(stars[r["telegram_payment_charge_id"]])})
+                    for r in self.refunds]
+        return [entry for _, entry in sorted(entries, key=lambda item: item[0])]
+
     # ----- internals -----------------------------------------------------
 
     def _notify(self) -> None:
@@ -767,6 +812,7 @@ class FakeBot:
 
     @_api("refundStarPayment")
     async def _refund_star_payment(self, params: dict[str, Any]) -> bool:
+        self._fail_refund_if_asked()
         user_id = _int(params, "user_id")
         charge_id = _require(params, "telegram_payment_charge_id")
         payment = next(
@@ -784,6 +830,12 @@ class FakeBot:
         payment["refunded"] = True
         self.refunds.append({"user_id": user_id, "telegram_payment_charge_id": charge_id, "at": time.time()})
         return True
+
+    @_api("getStarTransactions")
+    async def _get_star_transactions(self, params: dict[str, Any]) -> dict[str, Any]:
+        offset = max(_int(params, "offset", 0), 0)
+        limit = min(max(_int(params, "limit", 100), 1), 100)
+        return {"transactions": self._star_transactions()[offset:offset + limit]}
 
     @_api("setMyCommands")
     async def _set_my_commands(self, params: dict[str, Any]) -> bool:
