@@ -93,7 +93,7 @@ def print_json(data: Any) -> None:
 
 
 def parse_when(text: str):
-    """A date (2026-11-27) or ISO time, as aware UTC."""
+    """A date (2026-11-27) or ISO time (UTC unless it names an offset), as aware UTC: the same instant."""
     from datetime import datetime, timezone
 
     from tenantctl.core.errors import Invalid
@@ -102,7 +102,7 @@ def parse_when(text: str):
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise Invalid(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def parse_config_options(config_json: str | None, set_items: list[str]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def extract(
     for spec in sorted(catalogue.features, key=lambda s: (s.category, s.key)):
         table.add_row(
             spec.category if spec.category != last else "",
-            spec.key,
+            spec.key + (" [yellow](master-only)[/]" if spec.master_only else ""),
             spec.env_key,
             spec.kind + (f" ({'|'.join(spec.allowed_values)})" if spec.allowed_values else ""),
             _value_text(spec.kind, spec.enabled, spec.value),
@@ -120,7 +120,7 @@ def list_(
     for name in ("category", "feature", "env key", "kind", "default", "present"):
         table.add_column(name)
     for f in features:
-        table.add_row(f["category"], f["key"], f["env_key"], f["kind"],
+        table.add_row(f["category"], f["key"] + (" [yellow](master-only)[/]" if f["master_only"] else ""), f["env_key"], f["kind"],
                       _value_text(f["kind"], f["default_enabled"], f["default_value"]),
                       "yes" if f["is_present"] else "[red]absent[/]")
     console.print(table)
@@ -145,6 +145,8 @@ def show(key: str = typer.Argument(..., help="Feature key, e.g. yookassa."), as_
         console.print(feature["description"], highlight=False)
     console.print(f"default: {_value_text(feature['kind'], feature['default_enabled'], feature['default_value'])}"
                   + (f"; allowed: {', '.join(feature['allowed_values'])}" if feature["allowed_values"] else ""), highlight=False)
+    if feature["master_only"]:
+        console.print("[yellow]master-only[/]: the operator's own switch; no plan grants it and no override sets it for a tenant")
     if not feature["is_present"]:
         console.print("[red]absent from the last synced .env.example[/]")
     for config_key, value in feature["default_config"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Optional
 
 import typer
@@ -37,7 +38,8 @@ def features(
     for row in rows:
         override = show(row["override_value"]) + (" [dim](expired)[/]" if row["override_expired"] else "")
         value = f"[green]{show(row['value'])}[/]" if row["enabled"] else f"[dim]{show(row['value'])}[/]"
-        table.add_row(row["category"], row["key"], show(row["default_value"]), show(row["plan_value"]), override, value, row["source"])
+        key = row["key"] + (" [dim](master-only)[/]" if row["master_only"] else "")
+        table.add_row(row["category"], key, show(row["default_value"]), show(row["plan_value"]), override, value, row["source"])
     console.print(table)
 
 
@@ -50,7 +52,7 @@ def override(
     value: Optional[str] = typer.Option(None, "--value", help="A mode feature's value."),
     config: Optional[str] = typer.Option(None, "--config", help="Config override as a JSON object."),
     set_: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
-    expires: Optional[str] = typer.Option(None, "--expires", help="When the override stops applying (date or ISO time, UTC)."),
+    expires: Optional[str] = typer.Option(None, "--expires", help="When the override stops applying: a date or ISO time, UTC unless it gives an offset (+03:30)."),
     reason: str = typer.Option(..., "--reason", help="Why; kept in the audit log."),
 ) -> None:
     """Set or clear a master override of one feature for one tenant; it survives plan syncs and changes."""
@@ -73,5 +75,5 @@ def override(
         console.print(f"{name}: override of {feature} cleared; the plan applies", highlight=False)
     else:
         state = result.value or {True: "on", False: "off", None: "inherit"}[result.enabled]
-        until = f" until {result.expires_at:%Y-%m-%d %H:%M} UTC" if result.expires_at else ""
+        until = f" until {result.expires_at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if result.expires_at else ""
         console.print(f"{name}: {feature} overridden ({state}){until}", highlight=False)

@@ -37,8 +37,9 @@ def _plan_row(plan: dict[str, Any]) -> list[str]:
 def seed(
     path: Optional[str] = typer.Option(None, "--file", help="YAML or JSON seed file (default: the project's seeds/plans.yaml)."),
     reset: bool = typer.Option(False, "--reset", help="Put existing seed plans back to the file's values and grants."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Create the default plans. Idempotent: existing plans are left as the operator edited them."""
+    """Create the default plans; plans whose grants were never edited get the file's features that reached the catalogue since."""
     from tenantctl.plans.service import load_plan_seed, seed_plans
 
     plans = or_fail(lambda: load_plan_seed(path) if path else load_plan_seed())
@@ -47,11 +48,18 @@ def seed(
         return await seed_plans(session, plans=plans, actor=actor(), reset=reset)
 
     report = run_tx(work)
+    if as_json:
+        print_json(report.as_dict())
+        return
     for label, names in (("created", report.created), ("reset", report.reset), ("unchanged", report.unchanged)):
         if names:
             console.print(f"{label}: {', '.join(names)}", highlight=False)
+    for name, keys in report.added.items():
+        console.print(f"added to {name}: {', '.join(keys)}", highlight=False)
+    for name, keys in report.edited.items():
+        console.print(f"[yellow]left alone[/] {name} (its grants were edited; `plans grant` to add): {', '.join(keys)}", highlight=False)
     if report.skipped_features:
-        console.print(f"[yellow]skipped grants for features not in the catalogue[/] (run `tenantctl flags sync` first): "
+        console.print(f"[yellow]skipped grants for features not in the catalogue or master-only[/] (run `tenantctl flags sync` first): "
                       f"{', '.join(report.skipped_features)}", highlight=False)
 
 

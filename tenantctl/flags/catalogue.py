@@ -17,18 +17,21 @@ Rules, in order:
   `CONFIG_PREFIX_OVERRIDES` where prefixes lie). Every other key goes to the feature with the
   longest matching prefix. A discovered switch that falls under another feature's prefix is a
   sub-switch (`YOOKASSA_SBP_ENABLED`, `REFERRAL_WITHDRAWAL_ENABLED`): it is config, not a feature.
-- Master-only keys (`flags/keys.py`, by family) never enter a config; a master-only switch such as
-  `NALOGO_ENABLED` is still a feature, since only its on/off value goes to a tenant, by plan.
+- Master-only keys (`flags/keys.py`, by family) never enter a config. A feature whose own key is
+  master-only (its family, or `OPERATIONS_SWITCHES`: backups, log rotation, maintenance, the
+  Remnawave sync and webhook, NALOGO_ENABLED ...) is a master-only feature: listed, category
+  `operations`, but no plan grants it and no override sets it; every tenant has it off.
   Secret-looking keys do enter, listed in `secret_keys`, but with the value None: the catalogue
   never carries a secret from the file.
 - Config defaults are typed by `coerce_value`; an empty value is None ("not set"). Only active
   keys count: commented-out `# KEY=value` examples (`ParsedEnv.optional`) are not defaults.
 - When two keys map to one feature (an alias twice, `FOO_ENABLED` and `ENABLE_FOO`), the first
   in the file wins and the other is a warning.
-- Design features get the design's category. A discovered feature is a payment gateway when it
-  carries a credential and sits in a payments section (the name mentions pay/платеж/оплат/касс...)
-  or has top-up limits (`*_MIN_AMOUNT_KOPEKS`, catches sections named only by the provider,
-  such as `WATA`); everything else is `other`.
+- Design features get the design's category, master-only ones `operations`. A discovered feature
+  is a payment gateway when it carries a credential and sits in a payments section (the name
+  mentions pay/платеж/оплат/касс...) or has top-up limits (`*_MIN_AMOUNT_KOPEKS`, catches sections
+  named only by the provider, such as `WATA`). Otherwise the first of `CATEGORY_RULES` whose
+  pattern finds its section's name or its env key decides; everything else is `other`.
 - `support_contact`: the design lists it, but no key maps to it; contact support is the
   `contact` (or `both`) value of the `support_tickets` mode (SUPPORT_SYSTEM_MODE), so one key
   stays one feature. The name stays in `FEATURE_CATEGORIES` for plans that refer to it.
@@ -42,12 +45,12 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from tenantctl.core.errors import NotFound
 from tenantctl.core.text import suggest
 from tenantctl.flags.envfile import EnvEntry, EnvWarning, ParsedEnv, parse_env_file
-from tenantctl.flags.keys import is_master_only, is_secret_key
+from tenantctl.flags.keys import OPERATIONS_SWITCHES, is_master_only, is_secret_key, master_only_family
 
 SUPPORT_CONTACT_MODES = frozenset({"contact", "both"})  # support_tickets values that offer a contact
 
@@ -88,8 +91,23 @@ FEATURE_CATEGORIES: dict[str, list[str]] = {
     "marketing": ["referral_program", "polls", "campaigns"],
     "support": ["support_tickets", "support_contact"],
     "integrations": ["mini_app", "server_status", "monitoring"],
-    "other": [],  # every discovered feature that is not a payment gateway
+    "interface": [],  # discovered: menus, buttons, logo, languages (CATEGORY_RULES)
+    "notifications": [],  # discovered: what the bot tells users, by message or mail (CATEGORY_RULES)
+    "operations": [],  # discovered master-only features: the operator's own switches, never a tenant's
+    "other": [],  # every discovered feature no rule places
 }
+
+# Where a discovered feature goes when it is neither master-only nor a payment gateway: the first
+# pattern found in its section's name or its env key (the upstream files' sections are Russian).
+CATEGORY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (category, re.compile(pattern, re.IGNORECASE)) for category, pattern in (
+        ("notifications", r"уведомл|notif|smtp"),
+        ("subscription_features", r"подписк|продаж|тариф|tariff|докупк|цены|модем|grace|автопокупк"),
+        ("interface", r"интерфейс|локализ|language|menu|logo|button"),
+        ("integrations", r"integration|интеграц|кабинет|cabinet"),
+        ("marketing", r"deep_link|промо|реферал|конкурс"),
+    )
+)
 
 # Where the natural prefix lies: the feature owns these keys too.
 CONFIG_PREFIX_OVERRIDES: dict[str, tuple[str, ...]] = {
@@ -132,6 +150,7 @@ class FeatureSpec:
     secret_keys: tuple[str, ...]
     description: str
     line: int
+    master_only: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -147,6 +166,7 @@ class FeatureSpec:
             "secret_keys": list(self.secret_keys),
             "description": self.description,
             "line": self.line,
+            "master_only": self.master_only,
         }
 
 
@@ -190,6 +210,19 @@ def is_feature_enabled_value(kind: str, value: str | None) -> bool:
 def mode_is_on(value: str | None) -> bool:
     """A mode feature is on unless its value is one of MODE_OFF_VALUES (or missing)."""
     return value is not None and value.strip().lower() not in MODE_OFF_VALUES
+
+
+def mode_off_value(allowed_values: Iterable[str]) -> str:
+    """What a disabled mode shows: its first listed off value (`disabled`), else "off"."""
+    return next((v for v in allowed_values if not mode_is_on(v)), "off")
+
+
+def master_only_reason(env_key: str) -> str | None:
+    """Why a feature with this env key is master-only (its key's family or an operations switch), or None."""
+    family = master_only_family(env_key)
+    if family is not None:
+        return family.reason
+    return "master-only: an operations switch (the operator runs it for the platform)" if env_key in OPERATIONS_SWITCHES else None
 
 
 def coerce_value(raw: str | None) -> Any:
@@ -337,6 +370,7 @@ def _spec(draft: _Draft, warnings: list[EnvWarning]) -> FeatureSpec:
         secret_keys=secret_keys,
         description=entry.comment,
         line=entry.line,
+        master_only=master_only_reason(entry.key) is not None,
     )
 
 
@@ -344,6 +378,11 @@ def _category(draft: _Draft, secret_keys: tuple[str, ...]) -> str:
     for category, keys in FEATURE_CATEGORIES.items():
         if draft.key in keys:
             return category
-    payments = _PAYMENTS_SECTION.search(draft.entry.section or "")
+    if master_only_reason(draft.entry.key) is not None:
+        return "operations"
+    section = draft.entry.section or ""
     top_up_limits = any(k.endswith("_MIN_AMOUNT_KOPEKS") for k in draft.config)
-    return "payment_gateways" if secret_keys and (payments or top_up_limits) else "other"
+    if secret_keys and (_PAYMENTS_SECTION.search(section) or top_up_limits):
+        return "payment_gateways"
+    return next((category for category, pattern in CATEGORY_RULES
+                 if pattern.search(section) or pattern.search(draft.entry.key)), "other")

@@ -56,6 +56,15 @@ MASTER_ONLY_FAMILIES = (
             r"TENANTCTL_\w+|" + "|".join(sorted(PLATFORM_SETTING_KEYS))),
 )
 
+# Operations switches outside those families: the operator runs them for the platform, so the
+# catalogue marks their features master-only (never granted, never overridden for a tenant).
+OPERATIONS_SWITCHES = frozenset({
+    "MAINTENANCE_MODE",  # the platform's maintenance window
+    "TRAFFIC_FAST_CHECK_ENABLED", "TRAFFIC_DAILY_CHECK_ENABLED", "BLACKLIST_CHECK_ENABLED",  # the panel's traffic monitoring
+    "VERSION_CHECK_ENABLED",  # update checks of the bot's code
+    "WEB_API_ENABLED",  # the process's own web server (host, port, workers)
+})
+
 # A key whose last word names an account (USER, USERNAME, LOGIN, EMAIL, ID or MID, so `*_SHOP_ID`,
 # `*_KEY_ID`, `*_MERCHANT_ID` too) is the user or id half of a credential pair when a secret-looking
 # key starts with the same first word, the provider (`YOOKASSA_SHOP_ID` beside `YOOKASSA_SECRET_KEY`).

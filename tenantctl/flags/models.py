@@ -32,6 +32,8 @@ class Feature(Base):
     secret_keys: Mapped[list[str]] = mapped_column(JSONType, default=list, nullable=False)
     description: Mapped[str] = mapped_column(Text, default="", nullable=False)
     is_present: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
+    # The operator's own switch (flags/catalogue.py master_only_reason): no plan grants it, no override sets it.
+    master_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now(), nullable=False

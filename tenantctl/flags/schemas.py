@@ -19,6 +19,7 @@ STORED_FIELDS = (
     "secret_keys",
     "description",
     "is_present",
+    "master_only",
 )
 
 

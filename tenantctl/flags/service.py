@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.audit.service import record
 from tenantctl.core.errors import Invalid, NotFound
 from tenantctl.core.text import suggest
-from tenantctl.flags.catalogue import mode_is_on
+from tenantctl.flags.catalogue import master_only_reason, mode_is_on
 from tenantctl.flags.models import Feature
 from tenantctl.flags.resolution import Layer
 
@@ -35,6 +35,7 @@ def spec_to_row(spec: "FeatureSpec") -> dict[str, Any]:
         "secret_keys": list(spec.secret_keys),
         "description": spec.description,
         "is_present": True,
+        "master_only": spec.master_only,
     }
 
 
@@ -123,7 +124,7 @@ async def get_feature(session: AsyncSession, key: str) -> Feature:
 
 
 def _validate_config(feature: Feature, config: dict[str, Any]) -> dict[str, Any]:
-    """Check a config override against the feature's template: unknown keys are an error."""
+    """Check a config override against the feature's template: known keys, none secret, each of its default's type."""
     if not isinstance(config, dict):
         raise Invalid("a config override must be a JSON object")
     unknown = sorted(set(config) - set(feature.config_keys))
@@ -133,7 +134,25 @@ def _validate_config(feature: Feature, config: dict[str, Any]) -> dict[str, Any]
     secret = sorted(set(config) & set(feature.secret_keys))
     if secret:
         raise Invalid(f"{', '.join(secret)} is secret: each tenant sets its own, it is never granted")
+    for key, value in config.items():
+        default = feature.default_config.get(key)
+        if default is not None and value is not None and not _same_type(value, default):
+            raise Invalid(f"{feature.key}: {key} takes {_TYPE_NAMES[_type_of(default)]} (like its default {default!r}), not {value!r}")
     return config
+
+
+_TYPE_NAMES = {bool: "true/false", int: "a whole number", float: "a number", list: "a list", dict: "a JSON object", str: "text"}
+
+
+def _type_of(value: Any) -> type | None:
+    """The template type of a value, as `coerce_value` types defaults: bool, int, float, list, dict, str (else None)."""
+    return next((t for t in _TYPE_NAMES if isinstance(value, t)), None)
+
+
+def _same_type(value: Any, default: Any) -> bool:
+    """Whether an override value fits its template default's type (a whole number fits a float)."""
+    wanted, got = _type_of(default), _type_of(value)
+    return got is wanted or (wanted is float and got is int)
 
 
 def _validate_mode_value(feature: Feature, value: str | None) -> str | None:
@@ -149,9 +168,12 @@ def _validate_mode_value(feature: Feature, value: str | None) -> str | None:
 
 async def validated_layer(session: AsyncSession, *, feature: str, enabled: bool | None, value: str | None,
                           config: dict[str, Any] | None) -> tuple[Feature, Layer]:
-    """The catalogue feature and the layer a plan grant or an override puts on it, checked: a mode value must
-    be allowed (and decides on or off), config keys must be in the template and never secret."""
+    """The catalogue feature and the layer a plan grant or an override puts on it, checked: never on a master-only
+    feature (clearing aside), a mode value allowed (it decides on or off), config keys in the template, never
+    secret, each of its default's type."""
     feature_row = await get_feature(session, feature)
+    if feature_row.master_only and (enabled is not None or value is not None or config):
+        raise Invalid(f"{feature_row.key} is {master_only_reason(feature_row.env_key) or 'master-only'}; no plan or override gives it to a tenant")
     value = _validate_mode_value(feature_row, value)
     if value is not None:
         enabled = mode_is_on(value)

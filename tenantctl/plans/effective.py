@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.core.db import JSONType, utcnow
 from tenantctl.flags.models import BotFeatureFlag, Feature, TenantFeatureOverride
-from tenantctl.flags.resolution import Layer, resolve
+from tenantctl.flags.catalogue import mode_off_value
+from tenantctl.flags.resolution import Effective, Layer, resolve
 from tenantctl.flags.service import SyncReport, store_catalogue
 from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
 
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
     from tenantctl.flags.catalogue import Catalogue
 
 
-def plan_layer_for(plan: TenantSubscriptionPlan, grant: PlanFeatureGrant | None) -> Layer | None:
-    """The plan's layer: its explicit grant, or an implicit 'on' for all-features plans."""
+def plan_layer_for(plan: TenantSubscriptionPlan, feature: Feature, grant: PlanFeatureGrant | None) -> Layer | None:
+    """The plan's layer: its explicit grant, or an implicit 'on' for all-features plans; none for a master-only feature."""
+    if feature.master_only:
+        return None
     if grant is not None:
         return Layer(grant.enabled, grant.value if grant.enabled else None, grant.config_override)
     if plan.grants_all_features:
@@ -39,6 +42,13 @@ def override_layer_for(override: TenantFeatureOverride | None, now: datetime) ->
     if override is None or (override.expires_at is not None and override.expires_at <= now):
         return None
     return Layer(override.enabled, override.value, override.config_override)
+
+
+def tenant_flag(feature: Feature, plan_layer: Layer | None, override: Layer | None, *, active: bool) -> Effective:
+    """A tenant's effective flag: the three layers, except that a master-only feature is off (source default)."""
+    if feature.master_only:
+        return resolve(feature, None, None, active=False)
+    return resolve(feature, plan_layer, override, active=active)
 
 
 async def recompute_flags(
@@ -102,9 +112,9 @@ async def recompute_flags(
     rows = []
     for plan in plans:
         for feature in features:
-            layer = plan_layers[(plan.id, feature.key)] = plan_layer_for(plan, grants.get((plan.id, feature.key)))
+            layer = plan_layers[(plan.id, feature.key)] = plan_layer_for(plan, feature, grants.get((plan.id, feature.key)))
             for active in (True, False):
-                eff = resolve(feature, layer, None, active=active)
+                eff = tenant_flag(feature, layer, None, active=active)
                 rows.append((plan.id, active, feature.key, eff.enabled, eff.value, eff.config, eff.source))
     if rows:
         resolved = (
@@ -163,7 +173,7 @@ async def _apply_overrides(
     updates = []
     for override, plan_id in result.all():
         feature = by_key[override.feature_key]
-        eff = resolve(feature, plan_layers.get((plan_id, feature.key)), override_layer_for(override, now), active=True)
+        eff = tenant_flag(feature, plan_layers.get((plan_id, feature.key)), override_layer_for(override, now), active=True)
         updates.append(
             {
                 "b_bot_id": override.bot_id,
@@ -203,10 +213,10 @@ async def explain_bot_flags(session: AsyncSession, *, bot_id: int, now: datetime
     active = subscription is not None and subscription.status == "active"
     rows = []
     for feature in (await session.scalars(select(Feature).order_by(Feature.category, Feature.key))).all():
-        plan_layer = plan_layer_for(plan, grants.get(feature.key)) if plan else None
+        plan_layer = plan_layer_for(plan, feature, grants.get(feature.key)) if plan else None
         override = overrides.get(feature.key)
         override_layer = override_layer_for(override, now)
-        eff = resolve(feature, plan_layer, override_layer, active=active)
+        eff = tenant_flag(feature, plan_layer, override_layer, active=active)
         rows.append(
             {
                 "key": feature.key,
@@ -216,11 +226,12 @@ async def explain_bot_flags(session: AsyncSession, *, bot_id: int, now: datetime
                 "plan_value": plan_layer.shown() if plan_layer else None,
                 "override_value": override_layer.shown() if override_layer else None,
                 "override_expired": override is not None and override_layer is None,
-                "value": eff.value if feature.kind == "mode" else eff.enabled,
+                "value": (eff.value if eff.enabled else mode_off_value(feature.allowed_values)) if feature.kind == "mode" else eff.enabled,
                 "enabled": eff.enabled,
                 "source": eff.source,
                 "config": eff.config,
                 "present": feature.is_present,
+                "master_only": feature.master_only,
             }
         )
     return rows

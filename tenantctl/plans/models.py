@@ -32,6 +32,9 @@ class TenantSubscriptionPlan(Timestamps, Base):
     grants_all_features: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    # When a grant was last set or revoked by hand; None: the grants are still the seed's, so
+    # `plans seed` adds the seed's features that reach the catalogue later.
+    grants_edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PlanFeatureGrant(Timestamps, Base):

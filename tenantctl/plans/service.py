@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
+from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.text import suggest
 from tenantctl.flags.models import Feature
@@ -113,6 +114,7 @@ async def set_grant(
     await session.flush()
     after = grant_as_dict(grant)
     if before != after:
+        plan_row.grants_edited_at = utcnow()
         await record(session, actor=actor, action="grant.set", entity=f"plan:{plan_row.name}/{feature_row.key}", before=before, after=after)
         await recompute_flags(session, plan_ids=[plan_row.id], feature_keys=[feature_row.key])
     return grant
@@ -127,6 +129,7 @@ async def revoke_grant(session: AsyncSession, *, plan: str, feature: str, actor:
         raise NotFound(f"plan {plan_row.name!r} has no grant for {feature_row.key!r}")
     await record(session, actor=actor, action="grant.revoke", entity=f"plan:{plan_row.name}/{feature_row.key}", before=grant_as_dict(grant))
     await session.delete(grant)
+    plan_row.grants_edited_at = utcnow()
     await session.flush()
     await recompute_flags(session, plan_ids=[plan_row.id], feature_keys=[feature_row.key])
 
@@ -148,13 +151,16 @@ async def grants_matrix(session: AsyncSession, *, plan: str | None = None) -> di
         cells = {}
         for p in plans:
             grant = grants.get((p.id, feature.key))
-            if grant is not None:
+            if feature.master_only:
+                cells[p.name] = None
+            elif grant is not None:
                 cells[p.name] = {"enabled": grant.enabled, "value": grant.value, "config": grant.config_override}
             elif p.grants_all_features:
                 cells[p.name] = {"enabled": True, "value": None, "config": {}, "implicit": True}
             else:
                 cells[p.name] = None
-        rows.append({"key": feature.key, "category": feature.category, "present": feature.is_present, "grants": cells})
+        rows.append({"key": feature.key, "category": feature.category, "present": feature.is_present,
+                     "master_only": feature.master_only, "grants": cells})
     return {"plans": [p.name for p in plans], "features": rows}
 
 
@@ -163,53 +169,73 @@ class SeedReport:
     created: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     reset: list[str] = field(default_factory=list)
-    skipped_features: list[str] = field(default_factory=list)
+    added: dict[str, list[str]] = field(default_factory=dict)  # plan -> seed features that reached the catalogue since
+    edited: dict[str, list[str]] = field(default_factory=dict)  # plan whose grants were edited -> seed features not added
+    skipped_features: list[str] = field(default_factory=list)  # plan/feature not in the catalogue, or master-only
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form of the report."""
+        return asdict(self)
+
+
+def _seed_grant(plan_id: int, key: str, grant: Any) -> PlanFeatureGrant:
+    if isinstance(grant, dict):
+        return PlanFeatureGrant(plan_tier_id=plan_id, feature_key=key, enabled=bool(grant.get("enabled", True)),
+                                value=grant.get("value"), config_override=grant.get("config") or {})
+    return PlanFeatureGrant(plan_tier_id=plan_id, feature_key=key, enabled=bool(grant))
 
 
 async def seed_plans(session: AsyncSession, *, plans: list[dict[str, Any]], actor: str, reset: bool = False) -> SeedReport:
-    """Create the seed plans that are missing; with reset, put existing ones back to the seed."""
+    """Create the missing seed plans and give unedited ones the seed features the catalogue gained since;
+    plans whose grants were edited are left alone; with reset, put existing ones back to the seed."""
     report = SeedReport()
-    known = set((await session.scalars(select(Feature.key))).all())
+    master_only = {key: flag for key, flag in (await session.execute(select(Feature.key, Feature.master_only))).all()}
     for spec in plans:
         spec = dict(spec)
         name = str(spec.pop("name", "")).strip().lower()
         features = spec.pop("features", {}) or {}
         spec["grants_all_features"] = bool(spec.pop("all_features", spec.get("grants_all_features", False)))
-        existing = await session.scalar(select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.name == name))
-        if existing is not None and not reset:
-            report.unchanged.append(name)
-            continue
-        if existing is None:
+        plan = await session.scalar(select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.name == name))
+        kept = plan is not None and not reset
+        if plan is None:
             plan = await create_plan(session, name=name, actor=actor, **spec)
             report.created.append(name)
-        else:
+        elif reset:
             plan = await edit_plan(session, name=name, actor=actor, **spec)
             await session.execute(delete(PlanFeatureGrant).where(PlanFeatureGrant.plan_tier_id == plan.id))
+            plan.grants_edited_at = None
             report.reset.append(name)
-        for key, grant in features.items():
-            if key not in known:
-                report.skipped_features.append(f"{name}/{key}")
-                continue
-            if isinstance(grant, dict):
-                session.add(PlanFeatureGrant(plan_tier_id=plan.id, feature_key=key, enabled=bool(grant.get("enabled", True)),
-                                             value=grant.get("value"), config_override=grant.get("config") or {}))
-            else:
-                session.add(PlanFeatureGrant(plan_tier_id=plan.id, feature_key=key, enabled=bool(grant)))
+        have = set((await session.scalars(select(PlanFeatureGrant.feature_key).where(PlanFeatureGrant.plan_tier_id == plan.id))).all())
+        missing = [key for key in features if key not in have]
+        grantable = [key for key in missing if master_only.get(key) is False]
+        report.skipped_features += [f"{name}/{key}" for key in missing if key not in grantable]
+        if kept and not grantable:
+            report.unchanged.append(name)
+            continue
+        if kept and plan.grants_edited_at is not None:
+            report.edited[name] = grantable
+            continue
+        if kept:
+            report.added[name] = grantable
+        session.add_all(_seed_grant(plan.id, key, features[key]) for key in grantable)
         await session.flush()
         await recompute_flags(session, plan_ids=[plan.id])
-    if report.created or report.reset:
-        await record(session, actor=actor, action="plans.seed", entity="plans", after={"created": report.created, "reset": report.reset})
+    if report.created or report.reset or report.added:
+        await record(session, actor=actor, action="plans.seed", entity="plans",
+                     after={"created": report.created, "reset": report.reset, "added": report.added})
     return report
 
 
 async def change_tenant_plan(session: AsyncSession, *, bot_id: int, plan: str, actor: str) -> TenantSubscription:
-    """Move a tenant to another plan; its flags follow in the same transaction (overrides stay)."""
+    """Move a tenant to another (not archived) plan; its flags follow in the same transaction (overrides stay)."""
     plan_row = await get_plan(session, plan)
     subscription = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == bot_id).with_for_update())
     if subscription is None:
         raise NotFound(f"bot {bot_id} has no subscription")
     if subscription.plan_tier_id == plan_row.id:
         return subscription
+    if not plan_row.is_active:
+        raise Invalid(f"plan {plan_row.name!r} is archived: no tenant moves onto it")
     old = await session.get(TenantSubscriptionPlan, subscription.plan_tier_id)
     subscription.plan_tier_id = plan_row.id
     await session.flush()

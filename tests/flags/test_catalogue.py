@@ -34,33 +34,35 @@ def test_constants_follow_the_design():
     assert FEATURE_FLAG_PATTERNS["C2C_ENABLED"] == FEATURE_FLAG_PATTERNS["CARD_TO_CARD_ENABLED"] == "card_to_card"
     assert FEATURE_FLAG_PATTERNS["ENABLE_AUTOPAY"] == FEATURE_FLAG_PATTERNS["AUTOPAY_ENABLED"] == "auto_renewal"
     assert list(FEATURE_CATEGORIES) == [
-        "payment_gateways", "payment_methods", "subscription_features", "marketing", "support", "integrations", "other",
+        "payment_gateways", "payment_methods", "subscription_features", "marketing", "support", "integrations",
+        "interface", "notifications", "operations", "other",
     ]
     categorised = {key for keys in FEATURE_CATEGORIES.values() for key in keys}
     assert set(FEATURE_FLAG_PATTERNS.values()) <= categorised
 
 
 def test_feature_list(catalogue):
+    assert [f.key for f in catalogue.features if f.master_only] == ["maintenance"]
     assert [(f.key, f.kind, f.category) for f in catalogue.features] == [
         ("support_tickets", "mode", "support"),
         ("server_status", "mode", "integrations"),
         ("turbo", "mode", "other"),
-        ("grace", "mode", "other"),
-        ("maintenance", "switch", "other"),
-        ("logo", "switch", "other"),
+        ("grace", "mode", "subscription_features"),  # CATEGORY_RULES: the key says grace
+        ("maintenance", "switch", "operations"),  # master-only: OPERATIONS_SWITCHES
+        ("logo", "switch", "interface"),  # the key says logo
         ("referral_program", "switch", "marketing"),
         ("trial_subscription", "switch", "subscription_features"),
         ("auto_renewal", "switch", "subscription_features"),
         ("polls", "switch", "marketing"),
-        ("deep_links", "switch", "other"),
+        ("deep_links", "switch", "marketing"),  # the key says deep links
         ("yookassa", "switch", "payment_gateways"),
         ("card_to_card", "switch", "payment_methods"),
         ("freekassa", "switch", "payment_gateways"),
         ("payment_check", "switch", "other"),  # payments section, but no credential: not a gateway
         ("wata", "switch", "payment_gateways"),  # section named by the provider; top-up limits + token
-        ("webhook_hooks", "switch", "other"),  # a secret, but neither payments section nor top-up limits
-        ("notify", "switch", "other"),
-        ("cabinet", "switch", "other"),
+        ("webhook_hooks", "switch", "notifications"),  # a secret, no payments section: its section decides
+        ("notify", "switch", "notifications"),
+        ("cabinet", "switch", "notifications"),  # the section (NOTIFICATIONS) comes before the key
     ]
 
 
@@ -199,6 +201,7 @@ def test_as_dict_is_json(catalogue):
         "secret_keys": ["WATA_ACCESS_TOKEN"],
         "description": "",
         "line": 76,
+        "master_only": False,
     }
 
 

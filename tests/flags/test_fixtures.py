@@ -73,11 +73,28 @@ EXPECTED = {
             # + 1: APPLE_IAP_ENABLED in "APPLE IN-APP PURCHASE" with APPLE_IAP_PRIVATE_KEY
             "payment_gateways": 18,
             # grep -cE '^(TRIAL_PAYMENT_ENABLED|ENABLE_AUTOPAY|AUTOPAY_ENABLED|SIMPLE_SUBSCRIPTION_ENABLED)=' F
-            "subscription_features": 3,
-            "marketing": 2,  # grep -cE '^(REFERRAL_PROGRAM|CONTESTS|CAMPAIGNS)_ENABLED=' F
+            # 14 master-only: grep -cE '^(REMNAWAVE|ADMIN|BACKUP|LOG_ROTATION|NALOGO)(_[A-Z0-9_]+)?_ENABLED=' F -> 8
+            #   + grep -cE '^(MAINTENANCE_MODE|TRAFFIC_FAST_CHECK_ENABLED|TRAFFIC_DAILY_CHECK_ENABLED|
+            #     BLACKLIST_CHECK_ENABLED|VERSION_CHECK_ENABLED|WEB_API_ENABLED)=' F -> 6 (OPERATIONS_SWITCHES)
+            "operations": 14,
+            # The other 29 (61 - 18 - 14) by section name, A = awk '/^# *={2,} *[^= ].* *={2,} *$/ {s=$0;
+            #   gsub(/^# *=+ *| *=+ *$/,"",s)} /^([A-Z0-9_]+_ENABLED|ENABLE_[A-Z0-9_]+|[A-Z0-9_]+_MODE)=/
+            #   {split($0,a,"="); print s " | " a[1]}' F, less the sub-switches listed above, then the
+            #   CATEGORY_RULES patterns in order with grep -iE, each removing what it took:
+            # 3 design (TRIAL_PAYMENT, ENABLE_AUTOPAY, SIMPLE_SUBSCRIPTION) + 7 'подписк|продаж|тариф|...':
+            #   TARIFF_SWITCH_{UPGRADE,DOWNGRADE}, TRAFFIC_TOPUP, BASE_PROMO_GROUP_PERIOD_DISCOUNTS,
+            #   DEVICES_SELECTION, MODEM, AUTO_PURCHASE_AFTER_TOPUP + GRACE_ACCESS_MODE (section GRACE ACCESS)
+            "subscription_features": 11,
+            # 6 'интерфейс|локализ|language|menu|logo|button': MENU_LAYOUT, MENU_BUTTON_WEBAPP,
+            #   CONNECT_BUTTON_HAPP_DOWNLOAD, HAPP_CRYPTOLINK_API_FALLBACK, LANGUAGE_SELECTION, PRICE_ROUNDING
+            #   + ENABLE_LOGO_MODE
+            "interface": 7,
+            "notifications": 3,  # 'уведомл|notif|smtp': ENABLE_NOTIFICATIONS, EMAIL_UNSUBSCRIBE, WEBHOOK_NOTIFY_USER
+            "marketing": 3,  # grep -cE '^(REFERRAL_PROGRAM|CONTESTS|CAMPAIGNS)_ENABLED=' F -> 2, + ENABLE_DEEP_LINKS
             "support": 1,  # SUPPORT_SYSTEM_MODE
-            "integrations": 1,  # grep -cE '^(MINIAPP_ENABLED|SERVER_STATUS_MODE|MONITORING_ENABLED)=' F
-            "other": 36,  # the rest: 61 - 18 - 3 - 2 - 1 - 1
+            # grep -cE '^(MINIAPP_ENABLED|SERVER_STATUS_MODE|MONITORING_ENABLED)=' F -> 1, + CABINET, BAN_SYSTEM
+            "integrations": 3,
+            "other": 1,  # the rest: PAYMENT_VERIFICATION_AUTO_CHECK_ENABLED (a payments section, no credential)
         },
         # grep -cE "^(<the 22 env keys of FEATURE_FLAG_PATTERNS>)=" F
         "design_features": 15,
@@ -107,11 +124,15 @@ EXPECTED = {
         "categories": {
             "payment_gateways": 18,  # same 8 + 9 + APPLE_IAP as above
             "payment_methods": 1,  # grep -cE '^(C2C|CARD_TO_CARD|ZARINPAL)_ENABLED=' F
-            "subscription_features": 3,
-            "marketing": 2,
+            "operations": 14,  # the same two greps: 8 + 6
+            # The same awk and patterns over the other 25 (58 - 18 - 1 - 14):
+            "subscription_features": 10,  # 3 design + the same 7 (no GRACE_ACCESS_MODE here)
+            "interface": 5,  # 4 (no MENU_BUTTON_WEBAPP, HAPP_CRYPTOLINK_API_FALLBACK) + ENABLE_LOGO_MODE
+            "notifications": 2,  # ENABLE_NOTIFICATIONS, WEBHOOK_NOTIFY_USER (no EMAIL_UNSUBSCRIBE)
+            "marketing": 3,
             "support": 1,
-            "integrations": 1,
-            "other": 32,  # 58 - 18 - 1 - 3 - 2 - 1 - 1
+            "integrations": 3,
+            "other": 1,  # PAYMENT_VERIFICATION_AUTO_CHECK_ENABLED
         },
         "design_features": 16,  # the 22-key grep above
         "master_only": 96,  # the same two greps: 74 by family + the same 22 credential halves (was 16)
@@ -174,7 +195,7 @@ def test_bedolaga_sample(env_dir):
     assert catalogue.get("referral_program").config["REFERRAL_WITHDRAWAL_ENABLED"] is False
     assert catalogue.get("freekassa").category == "payment_gateways"
     assert catalogue.get("wata").category == "payment_gateways"
-    assert catalogue.get("nalogo").category == "other"
+    assert catalogue.get("nalogo").category == "operations"
     assert catalogue.get("apple_iap").config["APPLE_IAP_PRODUCTS"] == {
         "com.app.client.topup.100": 10000, "com.app.client.topup.300": 30000, "com.app.client.topup.500": 50000,
     }
@@ -192,3 +213,20 @@ def test_fork_sample(env_dir):
     assert card.config["C2C_DISPLAY_NAME"] == "Card-to-Card 💳"
     assert "grace_access" not in {f.key for f in catalogue.features}
     assert catalogue.get("platega").config.get("PLATEGA_RECURRENT_ENABLED") is None  # not in this fork
+
+
+# The reviewed master-only features, the same on both files: the five families' own switches
+# (ADMIN_*, REMNAWAVE_*, NALOGO_*, BACKUP_*, LOG_ROTATION_*) and flags/keys.py OPERATIONS_SWITCHES.
+MASTER_ONLY_FEATURES = {
+    "admin_notifications", "admin_reports", "remnawave_auto_sync", "remnawave_webhook", "nalogo",
+    "backup_auto", "backup_send", "log_rotation",
+    "maintenance", "traffic_fast_check", "traffic_daily_check", "blacklist_check", "version_check", "web_api",
+}
+
+
+@pytest.mark.parametrize("name", [BEDOLAGA, FORK])
+def test_master_only_features_and_few_others(env_dir, name):
+    catalogue = extract_feature_flags_from_env(env_dir / name)
+    assert {f.key for f in catalogue.features if f.master_only} == MASTER_ONLY_FEATURES
+    assert all(f.category == "operations" for f in catalogue.features if f.master_only)
+    assert sum(f.category == "other" for f in catalogue.features) <= 5
