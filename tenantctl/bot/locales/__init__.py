@@ -1,10 +1,16 @@
-"""Every user-facing string of the bot, in ru, en and fa. Messages are plain text (no parse mode)."""
+"""Every user-facing string of the bot, in ru, en and fa. Messages are plain text (no parse mode).
+
+The registration, renewal and greeting texts are here; each larger area keeps its own module of
+texts in this package (`dashboard`, `admin_panel`), merged into MESSAGES once, a key defined once.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tenantctl.bot.locales import admin_panel, dashboard
 from tenantctl.tenants.rules import LANGUAGES
+
 FALLBACK_LANGUAGE = "en"  # the interface language for a person whose language is unknown (not a bot's default)
 LANGUAGE_NAMES = {"ru": "Русский", "en": "English", "fa": "فارسی"}
 
@@ -285,6 +291,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "tenant_support": {"en": "Support: {support}", "ru": "Поддержка: {support}", "fa": "پشتیبانی: {support}"},
 }
+
+
+def _merge(*areas: dict[str, dict[str, str]]) -> None:
+    for area in areas:
+        clash = MESSAGES.keys() & area.keys()
+        if clash:
+            raise RuntimeError(f"message keys defined twice: {sorted(clash)}")
+        MESSAGES.update(area)
+
+
+_merge(dashboard.MESSAGES, admin_panel.MESSAGES)
 
 
 def pick_language(stored: str | None, telegram_code: str | None) -> str:
