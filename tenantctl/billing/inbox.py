@@ -30,9 +30,10 @@ from tenantctl.core.settings import Settings
 async def receive_payment(session: AsyncSession, **fields) -> PaymentInbox:
     """Record money that arrived (the PaymentInbox columns as keywords), once: a repeat returns the row already there."""
     dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    await session.execute(dialect.insert(PaymentInbox).values(**fields).on_conflict_do_nothing(index_elements=["method", "charge_id"]))
-    return await session.scalar(select(PaymentInbox).where(
-        PaymentInbox.method == fields["method"], PaymentInbox.charge_id == fields["charge_id"]))
+    insert = dialect.insert(PaymentInbox).values(**fields)
+    # a no-op update on a repeat, so that RETURNING gives the row either way (one statement)
+    upsert = insert.on_conflict_do_update(index_elements=["method", "charge_id"], set_={"charge_id": insert.excluded.charge_id})
+    return await session.scalar(upsert.returning(PaymentInbox), execution_options={"populate_existing": True})
 
 
 async def receive_stars_payment(session: AsyncSession, *, charge_id: str, provider_charge_id: str | None, payer_telegram_id: int,

@@ -17,13 +17,12 @@ from tenantctl.audit.service import record
 from tenantctl.billing.lifecycle import expire_subscriptions
 from tenantctl.billing.models import (
     PAYMENT_METHODS,
-    STARS,
     PlatformPayment,
     pending_renewals,
 )
 from tenantctl.core.dates import add_months
 from tenantctl.core.db import utcnow
-from tenantctl.core.errors import Conflict, Invalid, NotFound, TenantctlError
+from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.money import format_money, kopeks_to_stars
 from tenantctl.core.settings import Settings
 from tenantctl.plans.effective import recompute_flags
@@ -174,29 +173,6 @@ async def check_renewal_payable(session: AsyncSession, *, payment_id: int, teleg
     if renewal_stars(row[0], settings) != stars:
         raise Conflict("not_payable")
     return row[0]
-
-
-@dataclass(frozen=True)
-class Refund:
-    """The outcome of a payment that cannot be applied: it goes back to the payer in full, for `reason`."""
-
-    reason: TenantctlError
-
-
-async def pay_renewal(session: AsyncSession, *, payment_id: int, charge_id: str, actor: str) -> PaymentResult | Refund:
-    """A paid renewal invoice: `record_payment` extends the subscription (idempotent on the charge id).
-
-    If it cannot be applied, nothing of the attempt stays (a savepoint) and the outcome is a Refund.
-    """
-    try:
-        async with session.begin_nested():
-            payment = await session.get(PlatformPayment, payment_id)
-            if payment is None or payment.bot_id is None:
-                raise NotFound("payment_unknown")
-            return await record_payment(session, bot_id=payment.bot_id, amount_kopeks=payment.amount_minor, method=STARS,
-                                        reference=charge_id, actor=actor, payment_id=payment.id)
-    except TenantctlError as exc:
-        return Refund(exc)
 
 
 @dataclass

@@ -33,7 +33,15 @@ from tenantctl.bot.middlewares import (
     FeatureGateMiddleware,
     LanguageMiddleware,
 )
-from tenantctl.bot.routers import admin_panel, dashboard, master_admin, registration, renewals, tenant
+from tenantctl.bot.routers import (
+    admin_panel,
+    dashboard,
+    master_admin,
+    payments,
+    registration,
+    renewals,
+    tenant,
+)
 from tenantctl.bot.storage import make_storage
 from tenantctl.core.app import App
 from tenantctl.core.crypto import SecretBox, constant_time_equal
@@ -106,7 +114,7 @@ def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner:
     every update (ConversationMiddleware): DraftMiddleware reads the draft and language instead.
     """
     master = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), disable_fsm=True, app=app, runner=runner)
-    master.include_routers(renewals.router.build(), master_admin.router.build(), admin_panel.router.build(),
+    master.include_routers(payments.router.build(), renewals.router.build(), master_admin.router.build(), admin_panel.router.build(),
                            dashboard.router.build(), registration.router.build())
     master.update.outer_middleware(ConversationMiddleware(master.fsm))
     tenants = Dispatcher(storage=storage, app=app, runner=runner)

@@ -48,13 +48,12 @@ from tenantctl.billing.service import PaymentResult
 from tenantctl.core.crypto import SecretBox
 from tenantctl.core.db import run_in_transaction, utcnow
 from tenantctl.core.errors import Conflict, NotFound, TenantctlError
-from tenantctl.core.money import format_money, kopeks_to_stars
+from tenantctl.core.money import format_money
 from tenantctl.core.settings import Settings
 from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.onboarding.service import (
     Completion,
     complete_paid_registration,
-    pending_payment,
 )
 from tenantctl.tenants.permissions import Permission, require
 
@@ -90,27 +89,13 @@ class Settled:
     refused: TenantctlError | None = None
 
 
-async def _stars_for_card_payment(session: AsyncSession, *, registration_id: int, settings: Settings) -> None:
-    """Stars arrived for a registration whose pending payment was switched to card after the invoice went out:
-    the pending payment becomes a Stars payment of the fee at today's rate, so completion takes the Stars if they pay it."""
-    registration = await session.scalar(select(TenantRegistration).where(TenantRegistration.id == registration_id).with_for_update())
-    payment = await pending_payment(session, registration_id=registration_id) if registration else None
-    if payment is None or registration.status != "awaiting_payment" or payment.method != CARD or payment.status != "pending":
-        return
-    payment.method, payment.currency = STARS, "XTR"
-    payment.amount_minor = kopeks_to_stars(registration.fee_kopeks or 0, settings.stars_rate_kopeks)
-    registration.payment_method = STARS
-    await session.flush()
-
-
 async def _apply(session: AsyncSession, row: PaymentInbox, *, box: SecretBox, settings: Settings, actor: str) -> Completion | PaymentResult:
     kind, _, number = row.payload.partition(":")
     target = int(number) if number.isdigit() else 0
     if kind == "reg":
-        if row.method == STARS:
-            await _stars_for_card_payment(session, registration_id=target, settings=settings)
         completion = await complete_paid_registration(session, registration_id=target, method=row.method, external_id=row.charge_id,
-                                                      amount=row.amount_minor, currency=row.currency, box=box, actor=actor)
+                                                      amount=row.amount_minor, currency=row.currency, box=box, actor=actor,
+                                                      stars_rate_kopeks=settings.stars_rate_kopeks)
         if row.approved_by is not None:
             completion.payment.reviewed_by = row.approved_by
         return completion

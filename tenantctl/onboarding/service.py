@@ -5,7 +5,7 @@ resumes where the user was. Completion goes through `tenants.service.provision_t
 caller's transaction, together with marking the payment succeeded, and is idempotent: the
 registration row is locked first (an UPDATE, which also serialises SQLite writers) and
 (method, external_id) is unique, so duplicates and races yield one tenant and one payment.
-Whether a Stars payment is kept or refunded is decided here (`pay_with_stars`).
+Money arriving is settled in `onboarding.payments`, which calls `complete_paid_registration`.
 
 The step functions take the draft the adapter loaded for this update (`open_registration_and_language`)
 and check on that row that it is the user's and at the right step. No aiogram here: the bot
@@ -22,10 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
 from tenantctl.billing.models import CARD, STARS, WAIVED, PlatformPayment
-from tenantctl.billing.service import Refund
 from tenantctl.core.crypto import SecretBox, sha256_hex
 from tenantctl.core.db import utcnow
-from tenantctl.core.errors import Conflict, Invalid, NotFound, TenantctlError
+from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.money import format_money, kopeks_to_stars
 from tenantctl.core.settings import Settings
 from tenantctl.customers.models import TenantPaymentCard
@@ -382,14 +381,16 @@ async def _lock_registration(session: AsyncSession, registration_id: int) -> Ten
 
 
 async def complete_paid_registration(session: AsyncSession, *, registration_id: int, method: str, external_id: str,
-                                     amount: int, currency: str, box: SecretBox, actor: str) -> Completion:
+                                     amount: int, currency: str, box: SecretBox, actor: str,
+                                     stars_rate_kopeks: int | None = None) -> Completion:
     """Mark the activation payment succeeded and create the tenant, exactly once.
 
     A repeat of the same payment returns the completed registration with no API token; another
     payment for a completed registration is refused (Conflict "already_paid"), as is one that
     cannot complete. The payment must settle the registration's pending payment of its method, in
     its currency and amount, and that fee must still be the plan's. Refusals come before any change
-    but the row lock.
+    but the row lock. Stars that arrive after the user switched the pending payment to card (the
+    invoice was already out) pay the fee at `stars_rate_kopeks`, today's rate.
     """
     registration = await _lock_registration(session, registration_id)
     same = await session.scalar(select(PlatformPayment).where(
@@ -401,6 +402,10 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
     if registration.status not in ("awaiting_payment", "awaiting_review"):
         raise Conflict(f"registration {registration.id} is {registration.status}: it cannot be paid")
     payment = await pending_payment(session, registration_id=registration.id)
+    if payment is not None and (method, payment.method, payment.status) == (STARS, CARD, "pending") and stars_rate_kopeks:
+        payment.method, payment.currency = STARS, "XTR"
+        payment.amount_minor = kopeks_to_stars(registration.fee_kopeks or 0, stars_rate_kopeks)
+        registration.payment_method = STARS
     if payment is None or payment.method != method:
         raise Conflict(f"registration {registration.id} waits for no {method} payment", code="not_payable")
     if (payment.currency, payment.amount_minor) != (currency, amount):
@@ -415,7 +420,7 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
     identity = BotIdentity(registration.bot_telegram_id, registration.bot_username or "", registration.bot_name or "")
     result = await provision_tenant(  # it, too, refuses before it writes anything
         session, name=registration.bot_name, token=box.decrypt(registration.token_encrypted),
-        owner_telegram_id=registration.telegram_user_id, plan=plan.name, box=box, actor=actor, identity=identity,
+        owner_telegram_id=registration.telegram_user_id, plan=plan, box=box, actor=actor, identity=identity,
         language=registration.language or DEFAULT_LANGUAGE, support_username=registration.support_username,
     )
     payment.status, payment.external_id, payment.bot_id = "succeeded", external_id, result.bot.id
@@ -429,18 +434,6 @@ async def complete_paid_registration(session: AsyncSession, *, registration_id: 
     await record(session, actor=actor, action="registration.complete", entity=f"registration:{registration.id}",
                  bot_id=result.bot.id, after={"method": method, "amount": amount, "currency": currency})
     return Completion(registration, payment, result)
-
-
-async def pay_with_stars(session: AsyncSession, *, registration_id: int, charge_id: str, amount: int, currency: str,
-                         box: SecretBox, actor: str) -> Completion | Refund:
-    """Stars arrived for a registration: complete it (once, keyed on the charge id), or, when that is
-    refused, keep nothing of the attempt (a savepoint) and return a Refund saying why."""
-    try:
-        async with session.begin_nested():
-            return await complete_paid_registration(session, registration_id=registration_id, method=STARS, external_id=charge_id,
-                                                    amount=amount, currency=currency, box=box, actor=actor)
-    except TenantctlError as exc:
-        return Refund(exc)
 
 
 async def submit_receipt(session: AsyncSession, *, draft: TenantRegistration | None, telegram_user_id: int,
@@ -470,13 +463,13 @@ async def submit_receipt(session: AsyncSession, *, draft: TenantRegistration | N
 class Review:
     payment: PlatformPayment
     registration: TenantRegistration
-    completion: Completion | None  # set on approval
-    note: str | None
+    note: str
 
 
-async def review_payment(session: AsyncSession, *, payment_id: int, approve: bool, reviewer_id: int, note: str | None,
-                         settings: Settings, box: SecretBox) -> Review:
-    """A master admin approves (completing the registration) or rejects (with a reason) a card receipt."""
+async def reject_payment(session: AsyncSession, *, payment_id: int, reviewer_id: int, note: str | None, settings: Settings) -> Review:
+    """A master admin rejects a card receipt, with a reason the payer will see; the registration waits for a payment again.
+
+    An approval is money arriving, so it goes through the payment inbox (`onboarding.payments.receive_card_approval`)."""
     await require(session, master_admins=settings.master_admin_ids, actor_telegram_id=reviewer_id, bot_id=None,
                   permission=Permission.REVIEW_PLATFORM_PAYMENTS)
     payment = await session.get(PlatformPayment, payment_id)
@@ -484,27 +477,18 @@ async def review_payment(session: AsyncSession, *, payment_id: int, approve: boo
         raise NotFound("payment_unknown")
     registration = await _lock_registration(session, payment.registration_id)
     await session.refresh(payment)
-    actor = f"tg:{reviewer_id}"
     if payment.status == "succeeded" or registration.status == "completed":
-        if not approve:
-            raise Conflict("already_approved")
-        return Review(payment, registration, Completion(registration, payment, None), payment.review_note)
+        raise Conflict("already_approved")
     if payment.status == "rejected":
         raise Conflict("already_rejected")
     if payment.status != "awaiting_review":
         raise Conflict("not_payable")
-    if approve:
-        completion = await complete_paid_registration(
-            session, registration_id=registration.id, method=CARD, external_id=f"card:{payment.id}",
-            amount=payment.amount_minor, currency=payment.currency, box=box, actor=actor)
-        payment.reviewed_by = reviewer_id
-        return Review(payment, registration, completion, note)
     if not (note or "").strip():
         raise Invalid("reason_required")
     payment.reviewed_by, payment.reviewed_at, payment.review_note = reviewer_id, utcnow(), note
     payment.status = "rejected"
     registration.status, registration.step = "awaiting_payment", "payment"
     await session.flush()
-    await record(session, actor=actor, action="registration.reject", entity=f"registration:{registration.id}",
+    await record(session, actor=f"tg:{reviewer_id}", action="registration.reject", entity=f"registration:{registration.id}",
                  after={"payment_id": payment.id, "note": note})
-    return Review(payment, registration, None, note)
+    return Review(payment, registration, note)

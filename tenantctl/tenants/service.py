@@ -74,15 +74,15 @@ async def ensure_token_free(session: AsyncSession, *, fingerprint: str, telegram
     `fingerprint` is the token's SHA-256; `telegram_id` the bot's id from getMe, when known.
     Tokens held by registrations in progress are `onboarding`'s to check.
     """
-    master = await get_master(session)
-    if master is not None and (fingerprint == master.token_fingerprint or (telegram_id is not None and telegram_id == master.telegram_id)):
-        raise Conflict("that is the master bot's own token: a tenant needs its own bot from @BotFather", code="token_master")
     same_bot = Bot.token_fingerprint == fingerprint
     if telegram_id is not None:  # the same bot again, with a rotated token (unless its tenant was cancelled)
         same_bot = same_bot | ((Bot.telegram_id == telegram_id) & (Bot.status != "cancelled"))
-    taken = await session.scalar(select(Bot).where(same_bot).limit(1))
-    if taken is not None:
-        raise Conflict(f"that bot is already registered as tenant {taken.name!r} (id {taken.id})", code="token_taken")
+    # one query: the master, and any bot holding this token or id (the master first)
+    for bot in (await session.scalars(select(Bot).where(same_bot | Bot.is_master.is_(True)).order_by(Bot.is_master.desc()))).all():
+        if not bot.is_master:
+            raise Conflict(f"that bot is already registered as tenant {bot.name!r} (id {bot.id})", code="token_taken")
+        if fingerprint == bot.token_fingerprint or (telegram_id is not None and telegram_id == bot.telegram_id):
+            raise Conflict("that is the master bot's own token: a tenant needs its own bot from @BotFather", code="token_master")
 
 
 async def _create_bot(
@@ -135,7 +135,7 @@ async def provision_tenant(
     name: str,
     token: str,
     owner_telegram_id: int,
-    plan: str,
+    plan: str | TenantSubscriptionPlan,
     box: SecretBox,
     actor: str,
     identity: BotIdentity | None,
@@ -147,7 +147,7 @@ async def provision_tenant(
     """Create a tenant bot with its owner, a month's subscription, the master's config, flags and an API token.
 
     One call, one transaction (the caller's): on any failure nothing is left. `identity` is what
-    getMe said (None when the adapter skipped the network check).
+    getMe said (None when the adapter skipped the network check). `plan` is a name, or the row already loaded.
     """
     now = now or utcnow()
     token = validate_token_format(token)
@@ -155,7 +155,7 @@ async def provision_tenant(
     if not isinstance(owner_telegram_id, int) or owner_telegram_id <= 0:
         raise Invalid("the owner must be a Telegram user id (a positive number)")
     support_username = normalize_support(support_username)
-    plan_row = await get_plan(session, plan)
+    plan_row = plan if isinstance(plan, TenantSubscriptionPlan) else await get_plan(session, plan)
     if not plan_row.is_active:
         raise Conflict(f"plan {plan_row.name!r} is archived: new tenants cannot join it")
     master = await get_master(session)

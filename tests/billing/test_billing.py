@@ -187,7 +187,8 @@ async def test_a_paid_invoice_settles_that_renewal_and_cancelled_tenants_are_not
         session.add(older)
     invoiced = next(p for p in await renewals(app, first) if p.due_at == END)
     async with app.unit_of_work() as session:
-        await billing.pay_renewal(session, payment_id=invoiced.id, charge_id="charge-1", actor="test")
+        await billing.record_payment(session, bot_id=first, amount_kopeks=invoiced.amount_minor, method="telegram_stars",
+                                     reference="charge-1", actor="test", payment_id=invoiced.id)
     statuses = {p.id: p.status for p in await renewals(app, first)}
     assert statuses[invoiced.id] == "succeeded" and statuses[older.id] == "pending"
 

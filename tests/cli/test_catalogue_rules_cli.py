@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.test_flags_plans_cli import REPO, tc
+from tests.cli.test_flags_plans_cli import tc
 from tests.flags.test_fixtures import BEDOLAGA, fixtures_dir
 from tests.tenants.test_cli import create, ok, platform, refused  # noqa: F401 (platform is a fixture)
 

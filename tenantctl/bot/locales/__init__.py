@@ -148,6 +148,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Эта регистрация уже завершена.",
         "fa": "این ثبت‌نام قبلاً کامل شده است.",
     },
+    "refund_scheduled": {
+        "en": "The payment could not be applied ({reason}). It will be refunded in full; the refund is on its way.",
+        "ru": "Платёж не удалось применить ({reason}). Он будет полностью возвращён; возврат уже в пути.",
+        "fa": "پرداخت قابل اعمال نبود ({reason}). به‌طور کامل بازگردانده می‌شود؛ بازپرداخت در راه است.",
+    },
+    "payment_recorded": {
+        "en": "Your payment is received and safely recorded. We are finishing it and will write to you shortly.",
+        "ru": "Ваш платёж получен и надёжно записан. Мы завершаем его обработку и скоро напишем вам.",
+        "fa": "پرداخت شما دریافت و ثبت شد. در حال تکمیل آن هستیم و به‌زودی به شما پیام می‌دهیم.",
+    },
+    "admin_approve_refused": {
+        "en": "Payment #{payment} approved, but the registration could not be completed ({reason}): return the money by hand (see tenantctl billing refunds).",
+        "ru": "Платёж #{payment} одобрен, но регистрацию не удалось завершить ({reason}): верните деньги вручную (см. tenantctl billing refunds).",
+        "fa": "پرداخت #{payment} تأیید شد، اما ثبت‌نام کامل نشد ({reason}): پول را دستی بازگردانید (tenantctl billing refunds را ببینید).",
+    },
+    "card_refund_by_hand": {
+        "en": "The payment could not be applied ({reason}). The platform will return your money by card transfer.",
+        "ru": "Платёж не удалось применить ({reason}). Платформа вернёт вам деньги переводом на карту.",
+        "fa": "پرداخت قابل اعمال نبود ({reason}). پلتفرم پول شما را با انتقال کارت بازمی‌گرداند.",
+    },
     "refunded_refused": {
         "en": "The payment could not be applied ({reason}), so it has been refunded in full.",
         "ru": "Платёж не удалось применить ({reason}), поэтому он полностью возвращён.",

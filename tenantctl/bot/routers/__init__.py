@@ -6,10 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aiogram import Router
-from aiogram.methods import RefundStarPayment
-from aiogram.types import Message
-
-from tenantctl.bot.outbox import Outbox
 
 
 class Routes:
@@ -50,13 +46,6 @@ class Routes:
             for kind in {kind for kind, _, _ in self._entries}:
                 getattr(router, kind).filter(*self.filters)
         return router
-
-
-def queue_refund(outbox: Outbox, message: Message, text: str) -> None:
-    """After the commit, refund the message's Stars payment in full and tell the payer `text`."""
-    charge_id = message.successful_payment.telegram_payment_charge_id
-    outbox.send(RefundStarPayment(user_id=message.from_user.id, telegram_payment_charge_id=charge_id))
-    outbox.send(message.answer(text))
 
 
 def payload_id(payload: str, prefix: str) -> int:

@@ -7,7 +7,6 @@ queue their answers in the outbox; every rule lives in `tenantctl.onboarding.ser
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -19,7 +18,6 @@ from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.billing.models import PlatformPayment
-from tenantctl.billing.service import Refund
 from tenantctl.bot.keyboards import (
     REGISTRATION_BUTTONS,
     LanguageButton,
@@ -33,7 +31,8 @@ from tenantctl.bot.keyboards import (
 )
 from tenantctl.bot.locales import LANGUAGE_NAMES, error_text, pick_language, t
 from tenantctl.bot.outbox import Outbox, unit_of_work
-from tenantctl.bot.routers import Routes, payload_id, queue_refund
+from tenantctl.bot.routers import Routes, payload_id
+from tenantctl.bot.routers.payments import announce_completion
 from tenantctl.core.app import App
 from tenantctl.core.errors import Invalid, TenantctlError
 from tenantctl.core.money import format_money, normalize_digits
@@ -42,7 +41,6 @@ from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.plans.models import TenantSubscriptionPlan
 from tenantctl.tenants.telegram import get_me
 
-log = logging.getLogger(__name__)
 router = Routes("registration")
 _TEXT = F.text & ~F.text.startswith("/")
 Step = Callable[[], Awaitable[TenantRegistration]]
@@ -159,20 +157,6 @@ async def _step(outbox: Outbox, chat_id: int, draft: TenantRegistration, action:
     await prompt(outbox, chat_id, draft, session=session, lang=lang, app=app)
 
 
-def announce_completion(outbox: Outbox, completion: reg.Completion, *, runner: Any) -> None:
-    """After the commit: the supervisor starts the new bot, and the owner is told (the API token only the first time)."""
-    if runner is not None:
-        outbox.then(runner.nudge)
-    registration = completion.registration
-    lang = pick_language(registration.language, None)
-    if completion.provisioned is None:
-        text = t(lang, "already_done")
-    else:
-        bot_row = completion.provisioned.bot
-        text = t(lang, "done", name=bot_row.name, username=bot_row.username, token=completion.provisioned.api_token_plaintext)
-    outbox.send(SendMessage(chat_id=registration.telegram_user_id, text=text))
-
-
 # ----- commands and navigation ---------------------------------------------------------------
 
 
@@ -236,20 +220,6 @@ async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, draft: Te
         outbox.send(query.answer(ok=False, error_message=error_text(lang, exc)))
         return
     outbox.send(query.answer(ok=True))
-
-
-@router.message(F.successful_payment.invoice_payload.startswith("reg:"))
-async def paid(message: Message, session: AsyncSession, outbox: Outbox, lang: str, app: App, runner: Any = None) -> None:
-    """Stars arrived: the service completes the registration once, or says to refund them."""
-    payment = message.successful_payment
-    outcome = await reg.pay_with_stars(session, registration_id=payload_id(payment.invoice_payload, "reg:"),
-                                       charge_id=payment.telegram_payment_charge_id, amount=payment.total_amount,
-                                       currency=payment.currency, box=app.secret_box, actor=_actor(message.from_user.id))
-    if isinstance(outcome, Refund):
-        log.warning("paid registration %s refused (%s): refunding", payment.invoice_payload, outcome.reason)
-        queue_refund(outbox, message, t(lang, "refunded_refused", reason=error_text(lang, outcome.reason)))
-        return
-    announce_completion(outbox, outcome, runner=runner)
 
 
 # ----- the steps -----------------------------------------------------------------------------

@@ -19,11 +19,10 @@ from tenantctl.billing import lifecycle
 from tenantctl.billing import service as billing
 from tenantctl.bot.locales import error_text, t
 from tenantctl.bot.outbox import Outbox
-from tenantctl.bot.routers import Routes, payload_id, queue_refund
+from tenantctl.bot.routers import Routes, payload_id
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import TenantctlError
-from tenantctl.tenants.models import Bot
 from tenantctl.tenants.telegram import scrub_tokens
 
 log = logging.getLogger(__name__)
@@ -82,19 +81,3 @@ async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, outbox: O
         outbox.send(query.answer(ok=False, error_message=error_text(lang, exc)))
         return
     outbox.send(query.answer(ok=True))
-
-
-@router.message(F.successful_payment.invoice_payload.startswith("ren:"))
-async def paid(message: Message, session: AsyncSession, outbox: Outbox, lang: str, runner: Any = None) -> None:
-    """A renewal paid: one more month (idempotent on the charge id), or a refund if the service refuses it."""
-    payment = message.successful_payment
-    outcome = await billing.pay_renewal(session, payment_id=payload_id(payment.invoice_payload, "ren:"),
-                                        charge_id=payment.telegram_payment_charge_id, actor=f"tg:{message.from_user.id}")
-    if isinstance(outcome, billing.Refund):
-        log.warning("paid renewal %s refused (%s): refunding", payment.invoice_payload, outcome.reason)
-        queue_refund(outbox, message, t(lang, "refunded_refused", reason=error_text(lang, outcome.reason)))
-        return
-    tenant = await session.get(Bot, outcome.subscription.bot_id)
-    outbox.send(message.answer(t(lang, "renewal_paid", name=tenant.name, date=outcome.subscription.end_date.date().isoformat())))
-    if runner is not None:
-        outbox.then(runner.nudge)
