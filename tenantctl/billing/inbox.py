@@ -45,6 +45,12 @@ async def receive_stars_payment(session: AsyncSession, *, charge_id: str, provid
                                  currency=currency, amount_minor=amount, source=source)
 
 
+async def is_recorded(session: AsyncSession, *, method: str, charge_id: str) -> bool:
+    """Whether the payment `charge_id` is in the inbox."""
+    found = await session.scalar(select(PaymentInbox.id).where(PaymentInbox.method == method, PaymentInbox.charge_id == charge_id))
+    return found is not None
+
+
 async def lock_inbox(session: AsyncSession, inbox_id: int) -> PaymentInbox:
     """Lock an inbox row and read it fresh in one statement (PostgreSQL's row lock, SQLite's write lock)."""
     row = await session.scalar(

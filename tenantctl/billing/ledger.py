@@ -8,7 +8,7 @@ refund the id of the transaction it refunds).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -38,6 +38,7 @@ class LedgerCharge:
     payer_telegram_id: int
     payload: str
     amount: int
+    date: int  # unix time of the payment
 
 
 @dataclass
@@ -61,22 +62,28 @@ async def read_ledger(account: StarsLedger) -> Ledger:
     for entry in entries:
         source, receiver = entry.get("source") or {}, entry.get("receiver") or {}
         if source.get("type") == "user" and source.get("invoice_payload") is not None:
-            ledger.charges[entry["id"]] = LedgerCharge(entry["id"], source["user"]["id"], source["invoice_payload"], entry["amount"])
+            ledger.charges[entry["id"]] = LedgerCharge(entry["id"], source["user"]["id"], source["invoice_payload"], entry["amount"],
+                                                       int(entry.get("date") or 0))
         elif receiver.get("type") == "user":
             ledger.refunded.add(entry["id"])
     return ledger
 
 
-async def sync_with_ledger(session: AsyncSession, *, ledger: Ledger, bot_telegram_id: int, now: datetime, actor: str) -> list[dict[str, str]]:
+async def sync_with_ledger(session: AsyncSession, *, ledger: Ledger, bot_telegram_id: int, now: datetime, actor: str,
+                           min_age: timedelta = timedelta(0)) -> list[dict[str, str]]:
     """Record the charges the inbox never received, and settle the refunds the ledger shows made; the lines of what changed.
+
+    Charges younger than `min_age` are left to the bot, which may be handling their update right now
+    (and only the bot can hand the new owner their API token).
 
     A charge refunded before it was processed (by hand, or before the inbox existed) is refunded with its reason;
     one applied and yet refunded is reported, not changed: a person must decide.
     """
     fixes = []
     known = set((await session.scalars(select(PaymentInbox.charge_id).where(PaymentInbox.method == STARS))).all())
+    newest = (now - min_age).timestamp()
     for charge in ledger.charges.values():
-        if charge.charge_id in known:
+        if charge.charge_id in known or charge.date > newest:
             continue
         await receive_stars_payment(session, charge_id=charge.charge_id, provider_charge_id=None, payer_telegram_id=charge.payer_telegram_id,
                                     bot_telegram_id=bot_telegram_id, payload=charge.payload, currency="XTR", amount=charge.amount,

@@ -4,6 +4,11 @@ A supervisor re-reads the `bots` table every few seconds (or at once when nudged
 tenants start, suspended/expired/cancelled ones stop, a rotated token restarts its bot. Updates
 come by long polling (the default) or by webhook, one path per bot (`/webhook/{bot_id}`) checked
 against that bot's secret-token header. Tokens never appear in URLs we publish or in logs.
+
+A successful_payment is in the payment inbox before Telegram learns it arrived: polling waits for
+its handling before the next getUpdates, a webhook answers 200 only once the row is there (500
+otherwise, so Telegram delivers it again). Every `reconcile_interval` the supervisor reconciles the
+master bot's Star ledger with the inbox, settling whatever a crash left open.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -25,6 +31,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 import tenantctl.models  # noqa: F401 (every table, so foreign keys across domains resolve)
+from tenantctl.billing.inbox import is_recorded
+from tenantctl.billing.models import STARS
 from tenantctl.bot.locales import t
 from tenantctl.bot.middlewares import (
     ConversationMiddleware,
@@ -47,12 +55,20 @@ from tenantctl.core.app import App
 from tenantctl.core.crypto import SecretBox, constant_time_equal
 from tenantctl.core.errors import ConfigError
 from tenantctl.flags.gate import FeatureGate
+from tenantctl.onboarding.payments import reconcile
 from tenantctl.tenants.models import Bot as BotRow
 from tenantctl.tenants.overrides import expire_overrides
-from tenantctl.tenants.telegram import scrub_tokens
+from tenantctl.tenants.telegram import StarsAccount, scrub_tokens
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+PAYMENT_UPDATE_GRACE = timedelta(minutes=2)  # a Stars charge this recent is left to its update, not recorded from the ledger
+
+
+def _payment_charge(update: Update) -> str | None:
+    """The charge id of a successful_payment update (None for any other update)."""
+    payment = update.message.successful_payment if update.message is not None else None
+    return payment.telegram_payment_charge_id if payment is not None else None
 
 
 @dataclass(frozen=True)
@@ -132,13 +148,15 @@ class Runner:
     """Runs and supervises every bot; `start`, then `stop` (or `run` until a signal)."""
 
     def __init__(self, app: App, *, webhook: WebhookConfig | None = None, interval: float = 3.0, poll_timeout: int = 25,
-                 housekeeping_interval: float = 60.0) -> None:
+                 housekeeping_interval: float = 60.0, reconcile_interval: float = 300.0) -> None:
         self.app = app
         self.webhook = webhook
         self.interval = interval
         self.poll_timeout = poll_timeout
         self.housekeeping_interval = housekeeping_interval
         self._housekept_at = float("-inf")
+        self.reconcile_interval = reconcile_interval
+        self._reconciled_at = float("-inf")
         self.gate = FeatureGate(app.sessions, ttl=30.0)
         self.storage = make_storage(app.settings, app.sessions)
         self.master_dp, self.tenant_dp = build_dispatchers(app, self.storage, self.gate, runner=self)
@@ -207,6 +225,7 @@ class Runner:
                 master = next((r for r in self.bots.values() if r.info.is_master), None)
                 if master is not None:
                     await renewals.deliver(master.bot, self.app)
+                    await self._reconcile(master.bot)
             except Exception as exc:  # keep supervising whatever one round hit
                 log.error("supervisor round failed: %s", scrub_tokens(f"{type(exc).__name__}: {exc}"))
 
@@ -220,6 +239,20 @@ class Runner:
             expired = await expire_overrides(session)
         for bot_id in {override.bot_id for override in expired}:
             self.gate.invalidate(bot_id)
+
+    async def _reconcile(self, master: Bot) -> None:
+        """Every `reconcile_interval` s: settle the Stars payments still open, with Telegram's Star ledger as the witness."""
+        now = asyncio.get_running_loop().time()
+        if now - self._reconciled_at < self.reconcile_interval:
+            return
+        self._reconciled_at = now
+        ledger = StarsAccount(self.app.settings.telegram_api_server, master.token)
+        report = await reconcile(self.app.sessions, ledger=ledger, box=self.app.secret_box, settings=self.app.settings,
+                                 actor="bot:reconcile", min_age=PAYMENT_UPDATE_GRACE)
+        for item in report.fixes:
+            log.warning("reconcile: %s %s: %s", item["action"], item["charge_id"], item["detail"])
+        if any(item["action"] == "applied" for item in report.fixes):
+            self.nudge()
 
     async def sync(self) -> None:
         """Make the running bots match the active rows of the bots table."""
@@ -283,13 +316,14 @@ class Runner:
     def _allowed(self, info: BotInfo) -> list[str]:
         return self._dispatcher(info).resolve_used_update_types()
 
-    def _feed(self, running: Running, update: Update) -> None:
+    def _feed(self, running: Running, update: Update) -> asyncio.Task[Any]:
         """Handle one update in its own task (kept so a stop can let it finish)."""
         info = running.info
         extra = {} if info.is_master else {"tenant": info}
         task = asyncio.create_task(self._dispatcher(info).feed_update(running.bot, update, **extra))
         running.handlers.add(task)
         task.add_done_callback(running.handlers.discard)
+        return task
 
     # ----- polling ----------------------------------------------------------------------------
 
@@ -313,9 +347,14 @@ class Runner:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30)
                     continue
+                payments = []
                 for update in updates:
                     offset = update.update_id + 1
-                    self._feed(running, update)
+                    task = self._feed(running, update)
+                    if _payment_charge(update):
+                        payments.append(task)
+                # money is in the inbox before the next getUpdates tells Telegram these updates arrived
+                await asyncio.gather(*payments, return_exceptions=True)
         finally:
             if offset is not None:
                 try:
@@ -346,5 +385,12 @@ class Runner:
             update = Update.model_validate(await request.json(), context={"bot": running.bot})
         except ValueError:
             return web.Response(status=400, text="not an update")
-        self._feed(running, update)
-        return web.Response(text="ok")
+        task = self._feed(running, update)
+        charge_id = _payment_charge(update)
+        if charge_id is None:
+            return web.Response(text="ok")
+        # a payment is answered 200 only once it is in the inbox; otherwise Telegram delivers it again
+        await asyncio.gather(asyncio.shield(task), return_exceptions=True)
+        async with self.app.unit_of_work() as session:
+            recorded = await is_recorded(session, method=STARS, charge_id=charge_id)
+        return web.Response(text="ok") if recorded else web.Response(status=500, text="payment not recorded yet")

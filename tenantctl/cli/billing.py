@@ -13,7 +13,9 @@ app = typer.Typer(help="Platform billing: the lifecycle tick, renewal payments, 
 
 
 @app.command()
-def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+         min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges younger than this many seconds to a running "
+                                                                       "`bot run`, which may be recording them now (e.g. 120).")) -> None:
     """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides;
     then reconcile the master bot's Stars with Telegram (when MASTER_BOT_TOKEN is set)."""
     from tenantctl.billing.service import billing_tick
@@ -29,7 +31,7 @@ def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable ou
         if report.skipped:
             return report, None, None, None
         try:
-            return report, await _reconcile(app_), None, None
+            return report, await _reconcile(app_, min_age), None, None
         except ConfigError as exc:
             return report, None, f"reconcile skipped: {exc}", None
         except BotApiError as exc:  # the tick's work is done and committed: report it, then the failure
@@ -109,8 +111,10 @@ def record_payment(
 # ----- the payment inbox: reconciliation with Telegram, refunds, the money invariants ---------------
 
 
-async def _reconcile(app_):
+async def _reconcile(app_, min_age: int):
     """Reconcile the master bot's Star ledger with the inbox; ConfigError without the master bot's token in MASTER_BOT_TOKEN."""
+    from datetime import timedelta
+
     from tenantctl.core.crypto import sha256_hex
     from tenantctl.core.errors import ConfigError
     from tenantctl.onboarding.payments import reconcile
@@ -125,7 +129,7 @@ async def _reconcile(app_):
     if master is None or master.token_fingerprint != sha256_hex(token):
         raise ConfigError("MASTER_BOT_TOKEN is not the master bot's token (see tenantctl master init)")
     return await reconcile(app_.sessions, ledger=StarsAccount(app_.settings.telegram_api_server, token), box=app_.secret_box,
-                           settings=app_.settings, actor=actor())
+                           settings=app_.settings, actor=actor(), min_age=timedelta(seconds=min_age))
 
 
 def _print_reconciliation(reconciled) -> None:
@@ -135,10 +139,12 @@ def _print_reconciliation(reconciled) -> None:
 
 
 @app.command("reconcile")
-def reconcile_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def reconcile_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+               min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges younger than this many seconds to a running "
+                                                                       "`bot run`, which may be recording them now (e.g. 120).")) -> None:
     """Compare the master bot's Star transactions (every page of getStarTransactions) with the payment inbox: record charges never
     received, apply or refund every open payment, make the refunds due, confirm refunds Telegram made. Prints each fix."""
-    reconciled = run_app(_reconcile)
+    reconciled = run_app(lambda app_: _reconcile(app_, min_age))
     if as_json:
         print_json(reconciled.as_dict())
     else:

@@ -14,7 +14,7 @@ Processing lives here, above billing, because a registration is completed by onb
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -163,17 +163,18 @@ class Reconciliation:
 
 
 async def reconcile(sessions: async_sessionmaker[AsyncSession], *, ledger: StarsLedger, box: SecretBox, settings: Settings,
-                    actor: str, now: datetime | None = None) -> Reconciliation:
+                    actor: str, now: datetime | None = None, min_age: timedelta = timedelta(0)) -> Reconciliation:
     """Every incoming Stars charge gets one inbox row and one terminal outcome: record the charges Telegram's ledger shows
     and the inbox lacks, confirm the refunds it shows made, process every payment still open, make the refunds due.
 
-    Each step is a short transaction of its own, and no transaction is open during a Bot API call.
+    Each step is a short transaction of its own, and no transaction is open during a Bot API call. Charges
+    the inbox lacks are recorded once they are `min_age` old (a running bot may be recording them now).
     """
     now = now or utcnow()
     found = await read_ledger(ledger)
     report = Reconciliation(transactions=found.transactions)
     report.fixes += await run_in_transaction(sessions, partial(sync_with_ledger, ledger=found, bot_telegram_id=ledger.bot_id, now=now,
-                                                               actor=actor))
+                                                               actor=actor, min_age=min_age))
     for row in await run_in_transaction(sessions, unprocessed):
         try:
             settled = await run_in_transaction(sessions, partial(process_payment, inbox_id=row.id, box=box, settings=settings, actor=actor,

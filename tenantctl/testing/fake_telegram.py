@@ -806,6 +806,7 @@ class FakeBot:
             "user_id": user["id"],
             "chat_id": query["chat_id"],
             "refunded": False,
+            "at": time.time(),
         })
         message = self._new_message(query["chat_id"], user, {"successful_payment": successful_payment})
         self._inject("message", message)
