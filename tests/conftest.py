@@ -25,6 +25,15 @@ from tenantctl.core.settings import Settings
 from tenantctl.models import metadata
 
 DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
+
+
+@pytest.fixture(autouse=True)
+def _data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own TENANTCTL_HOME: nothing reads or writes the user's data folder."""
+    home = tmp_path_factory.mktemp("tenantctl-home")
+    monkeypatch.setenv("TENANTCTL_HOME", str(home))
+    return home
+
 TEST_SECRET_KEY = "x2kyw7PnK5e4qDQpTgg9bS5cjeZ8oRwUpTbnG81cZ8s="
 MASTER_ADMIN_ID = 1000
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import AsyncIterator
 
 from sqlalchemy import select, text
@@ -23,6 +24,19 @@ def describe_db_error(url: str, exc: BaseException) -> str:
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = reason[0] if reason else type(exc).__name__
     return f"cannot use the database at {mask_url(url)}: {first}"
+
+
+def _prepare_sqlite_folder(settings: Settings) -> None:
+    """Create the data folder for the embedded database; refuse a SQLite file in any other missing folder."""
+    path = settings.sqlite_file()
+    if path is None or path.parent.is_dir():
+        return
+    if path.parent != Path(settings.data_dir):
+        raise ConfigError(f"DATABASE_URL: the folder {path.parent} does not exist (create it, or fix the path)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the data folder {path.parent}: {exc.strerror} (set TENANTCTL_HOME)") from None
 
 
 @dataclass
@@ -45,6 +59,7 @@ class App:
         """
         from tenantctl.core.migrate import ensure_schema
 
+        _prepare_sqlite_folder(settings)
         engine = create_engine(settings.database_url)
         try:
             async with engine.connect() as connection:

@@ -10,8 +10,26 @@ from dotenv import dotenv_values
 
 from tenantctl.core.errors import ConfigError
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tenantctl.db"
 DEFAULT_TELEGRAM_API_SERVER = "https://api.telegram.org"
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+def data_home(env: dict[str, str] | None = None) -> Path:
+    """The per-user folder of the embedded database and the generated key file: TENANTCTL_HOME, else
+    $XDG_DATA_HOME/tenantctl, else ~/.local/share/tenantctl (the same whatever the working folder)."""
+    env = os.environ if env is None else env
+    if env.get("TENANTCTL_HOME", "").strip():
+        return Path(env["TENANTCTL_HOME"].strip()).expanduser().resolve()
+    xdg = env.get("XDG_DATA_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share").resolve() / "tenantctl"
+
+
+def resolve_sqlite_url(url: str) -> str:
+    """A SQLite URL with its file path made absolute (resolved once, against the working folder); others as they are."""
+    scheme, sep, path = url.partition(":///")
+    if not scheme.startswith("sqlite") or not sep or not path or path == ":memory:" or path.startswith("/"):
+        return url
+    return f"{scheme}:///{Path(path).expanduser().resolve()}"
 
 
 def _parse_ids(raw: str) -> frozenset[int]:
@@ -40,7 +58,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 class Settings:
     """Every setting tenantctl reads; see the README's settings table."""
 
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default_factory=lambda: f"{SQLITE_PREFIX}{data_home() / 'tenantctl.db'}")
     secret_key: str | None = None
     master_bot_token: str | None = None
     master_admin_ids: frozenset[int] = field(default_factory=frozenset)
@@ -50,7 +68,8 @@ class Settings:
     stars_rate_kopeks: int = 150
     grace_period_days: int = 3
     renewal_notice_days: int = 3
-    key_file: str = ".tenantctl/secret.key"
+    key_file: str = field(default_factory=lambda: str(data_home() / "secret.key"))
+    data_dir: str = field(default_factory=lambda: str(data_home()))
 
     @classmethod
     def load(cls, env_file: str | os.PathLike | None = ".env") -> "Settings":
@@ -64,8 +83,9 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
+        home = data_home(env)
         return cls(
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=resolve_sqlite_url(get("DATABASE_URL") or f"{SQLITE_PREFIX}{home / 'tenantctl.db'}"),
             secret_key=get("TENANTCTL_SECRET_KEY"),
             master_bot_token=get("MASTER_BOT_TOKEN"),
             master_admin_ids=_parse_ids(env.get("MASTER_ADMIN_IDS", "")),
@@ -75,9 +95,15 @@ class Settings:
             stars_rate_kopeks=_int(env, "STARS_RATE_KOPEKS", 150),
             grace_period_days=_int(env, "GRACE_PERIOD_DAYS", 3),
             renewal_notice_days=_int(env, "RENEWAL_NOTICE_DAYS", 3),
-            key_file=get("TENANTCTL_KEY_FILE") or ".tenantctl/secret.key",
+            key_file=str(Path(get("TENANTCTL_KEY_FILE") or home / "secret.key").expanduser().resolve()),
+            data_dir=str(home),
         )
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database's file (None on PostgreSQL or in memory)."""
+        scheme, _, path = self.database_url.partition(":///")
+        return Path(path) if scheme.startswith("sqlite") and path and path != ":memory:" else None
