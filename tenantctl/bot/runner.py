@@ -370,7 +370,12 @@ class Runner:
         self._web = web.AppRunner(webapp, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.webhook.host, self.webhook.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._web.cleanup()
+            self._web = None
+            raise ConfigError(f"cannot listen on {self.webhook.host}:{self.webhook.port}: {exc.strerror or exc}") from None
         self.webhook_port = self._web.addresses[0][1]
 
     async def _webhook_update(self, request: web.Request) -> web.Response:

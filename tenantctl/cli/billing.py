@@ -115,19 +115,13 @@ async def _reconcile(app_, min_age: int):
     """Reconcile the master bot's Star ledger with the inbox; ConfigError without the master bot's token in MASTER_BOT_TOKEN."""
     from datetime import timedelta
 
-    from tenantctl.core.crypto import sha256_hex
-    from tenantctl.core.errors import ConfigError
     from tenantctl.onboarding.payments import reconcile
-    from tenantctl.tenants.lookup import get_master
+    from tenantctl.tenants.lookup import master_for_token
     from tenantctl.tenants.telegram import StarsAccount
 
     token = app_.settings.master_bot_token
-    if not token:
-        raise ConfigError("MASTER_BOT_TOKEN is not set: reconciling reads the master bot's Star transactions")
     async with app_.unit_of_work() as session:
-        master = await get_master(session)
-    if master is None or master.token_fingerprint != sha256_hex(token):
-        raise ConfigError("MASTER_BOT_TOKEN is not the master bot's token (see tenantctl master init)")
+        await master_for_token(session, token)
     return await reconcile(app_.sessions, ledger=StarsAccount(app_.settings.telegram_api_server, token), box=app_.secret_box,
                            settings=app_.settings, actor=actor(), min_age=timedelta(seconds=min_age))
 

@@ -40,6 +40,13 @@ def run(
 
     async def work(opened: "App") -> None:
         from tenantctl.bot.runner import Runner, WebhookConfig
+        from tenantctl.core.errors import ConfigError
+        from tenantctl.tenants.lookup import master_for_token
+
+        async with opened.unit_of_work() as session:
+            await master_for_token(session, opened.settings.master_bot_token)
+        if not opened.settings.master_admin_ids:
+            raise ConfigError("MASTER_ADMIN_IDS is not set: the Telegram user ids of the master admins, comma-separated")
 
         hook = WebhookConfig(*config) if config else None
         await Runner(opened, webhook=hook).run()

@@ -28,9 +28,17 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     _migrate("upgrade", revision)
 
 
-@app.command()
-def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base or -1.")) -> None:
-    """Migrate the schema down to REVISION."""
+@app.command(context_settings={"ignore_unknown_options": True})  # so that `-1` is a revision, not an option
+def downgrade(
+    revision: str = typer.Argument(..., help="Target revision: -1 (one step), a revision id, or base (drops every table)."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask before going down to base."),
+) -> None:
+    """Migrate the schema down to REVISION.
+
+    Examples: `tenantctl db downgrade -1`; `tenantctl db downgrade base --yes` (deletes all data).
+    """
+    if revision == "base" and not yes and not typer.confirm("Downgrading to base drops every table and all data. Continue?"):
+        fail("nothing changed", code=1)
     _migrate("downgrade", revision)
 
 

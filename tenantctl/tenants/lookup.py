@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.core.errors import Invalid, NotFound
+from tenantctl.core.crypto import sha256_hex
+from tenantctl.core.errors import ConfigError, Invalid, NotFound
 from tenantctl.core.text import suggest
 from tenantctl.tenants.models import Bot
 
@@ -39,3 +40,15 @@ async def resolve_bot(session: AsyncSession, ref: str | int, *, tenants_only: bo
 async def get_master(session: AsyncSession) -> Bot | None:
     """The master bot row, if `master init` has run."""
     return await session.scalar(select(Bot).where(Bot.is_master.is_(True)))
+
+
+async def master_for_token(session: AsyncSession, token: str | None) -> Bot:
+    """The master bot, checked against MASTER_BOT_TOKEN: ConfigError when it is unset, not registered, or another bot's."""
+    if not token:
+        raise ConfigError("MASTER_BOT_TOKEN is not set: it is the master bot's token from @BotFather")
+    master = await get_master(session)
+    if master is None:
+        raise ConfigError("no master bot in the database: run `tenantctl master init` first")
+    if master.token_fingerprint != sha256_hex(token):
+        raise ConfigError("MASTER_BOT_TOKEN is not the master bot's token (see tenantctl master init)")
+    return master

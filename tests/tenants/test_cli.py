@@ -221,3 +221,22 @@ def test_the_cli_modules_never_import_aiogram() -> None:
     code = ("import sys, tenantctl.cli.main, tenantctl.tenants.service, tenantctl.demo.service, tenantctl.tenants.telegram, "
             "tenantctl.billing.service; sys.exit('aiogram' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_bot_run_refuses_to_start_without_its_settings_or_port(cli_env, platform, monkeypatch) -> None:
+    import socket
+
+    monkeypatch.delenv("MASTER_BOT_TOKEN", raising=False)
+    refused("bot", "run", code=2, message="MASTER_BOT_TOKEN is not set")
+    monkeypatch.setenv("MASTER_BOT_TOKEN", tenant_token(1))
+    refused("bot", "run", code=2, message="MASTER_BOT_TOKEN is not the master bot's token")
+    monkeypatch.setenv("MASTER_BOT_TOKEN", MASTER_TOKEN)
+    monkeypatch.setenv("MASTER_ADMIN_IDS", "")
+    refused("bot", "run", code=2, message="MASTER_ADMIN_IDS is not set")
+    monkeypatch.setenv("MASTER_ADMIN_IDS", "1000")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        refused("bot", "run", "--webhook", "--public-url", "https://bots.example.com", "--listen", f"127.0.0.1:{port}", code=2,
+                message=f"cannot listen on 127.0.0.1:{port}")
