@@ -254,3 +254,14 @@ async def test_behind_schema_is_refused_on_postgres_and_upgraded_on_sqlite(empty
 
 def test_utcnow_is_aware() -> None:
     assert utcnow().tzinfo is timezone.utc
+
+
+def test_the_start_up_check_agrees_with_alembic_and_does_not_import_it() -> None:
+    import subprocess
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    assert migrate.head_revision() == ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    code = "import sys, tenantctl.core.app, tenantctl.core.migrate; print('alembic' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
