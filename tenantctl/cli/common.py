@@ -72,7 +72,9 @@ def run_app(work: Callable[["App"], Awaitable[T]], *, check_schema: bool = True)
         fail(str(exc))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        fail(f"database error: {reason[0] if reason else type(exc).__name__}")
+        fail(f"database error: {reason[0] if reason else type(exc).__name__}", code=2)
+    except OverflowError:  # a number no database column holds, in a lookup
+        fail("a number is out of range (at most 9223372036854775807)", code=2)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
 

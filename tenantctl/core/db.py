@@ -27,9 +27,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from tenantctl.core.errors import ConfigError
+from tenantctl.core.errors import ConfigError, Invalid
 
 T = TypeVar("T")
 
@@ -117,7 +119,6 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
-        from sqlalchemy import event
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -129,6 +130,34 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+_INT_RANGES = {BigInteger: (-(2**63), 2**63 - 1), Integer: (-(2**31), 2**31 - 1)}
+
+
+def check_column_values(obj: Any) -> None:
+    """Refuse a value its column cannot hold, before the database does (SQLite would take an over-long string that
+    PostgreSQL refuses, and an out-of-range number is a driver error): Invalid naming the field."""
+    mapper = sa_inspect(obj).mapper
+    label = getattr(type(obj), "__label__", mapper.local_table.name.replace("_", " "))
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        value = getattr(obj, attr.key, None)
+        if value is None:
+            continue
+        field_name = f"{label} {column.name.replace('_', ' ')}"
+        length = getattr(column.type, "length", None)
+        if isinstance(value, str) and length is not None and len(value) > length:
+            raise Invalid(f"{field_name} is too long (at most {length} characters)")
+        bounds = next((r for kind, r in _INT_RANGES.items() if isinstance(column.type, kind)), None)
+        if bounds and isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
+            raise Invalid(f"{field_name} is out of range ({bounds[0]} to {bounds[1]})")
+
+
+@event.listens_for(Session, "before_flush")
+def _check_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in (*session.new, *session.dirty):
+        check_column_values(obj)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

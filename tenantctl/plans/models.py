@@ -17,6 +17,7 @@ class TenantSubscriptionPlan(Timestamps, Base):
     """A plan a tenant subscribes to; money in kopeks."""
 
     __tablename__ = "tenant_subscription_plans"
+    __label__ = "plan"  # how errors name its fields
     __table_args__ = (
         CheckConstraint("monthly_price_kopeks >= 0", name="price_not_negative"),
         CheckConstraint("activation_fee_kopeks >= 0", name="fee_not_negative"),

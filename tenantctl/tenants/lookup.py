@@ -19,8 +19,8 @@ async def resolve_bot(session: AsyncSession, ref: str | int, *, tenants_only: bo
     query = select(Bot)
     if tenants_only:
         query = query.where(Bot.is_master.is_(False))
-    if text.isdigit():
-        bot = await session.scalar(query.where(Bot.id == int(text)))
+    if text.isdigit():  # an id; one longer than any id matches nothing
+        bot = await session.scalar(query.where(Bot.id == int(text))) if int(text) < 2**63 else None
     else:
         name = text.removeprefix("@").lower()
         matches = (

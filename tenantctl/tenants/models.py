@@ -30,6 +30,7 @@ class Bot(Timestamps, Base):
     """One Telegram bot: the master (is_master) or a tenant's white-label bot."""
 
     __tablename__ = "bots"
+    __label__ = "bot"  # how errors name its fields
     __table_args__ = (
         CheckConstraint(f"status IN {BOT_STATUSES}", name="status"),
         Index(

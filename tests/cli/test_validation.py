@@ -1,0 +1,28 @@
+"""Values a column cannot hold are refused before the database, naming the field, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from tenantctl.cli.main import app
+from tests.tenants.support import tenant_token
+from tests.tenants.test_cli import platform  # noqa: F401 (a fixture)
+
+runner = CliRunner()
+
+
+def refused(*args: str, code: int, message: str) -> None:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    assert result.output.replace("\n", " ").strip() == f"error: {message}"
+
+
+def test_lengths_and_ranges_are_checked_before_the_database(cli_env, platform) -> None:  # noqa: F811
+    refused("plans", "create", "x" * 5000, "--price", "100", code=1, message="plan name is too long (at most 100 characters)")
+    refused("plans", "create", "big", "--price", "99999999999999999999", code=1,
+            message="plan monthly price kopeks is out of range (-2147483648 to 2147483647)")
+    refused("tenant", "create", "--name", "Big Owner", "--token", tenant_token(9), "--owner", "99999999999999999999999", "--plan",
+            "starter", "--offline", code=1, message="bot owner telegram id is out of range (-9223372036854775808 to 9223372036854775807)")
+    refused("tenant", "show", "99999999999999999999999", code=1, message="no tenant bot '99999999999999999999999'")
+    listed = runner.invoke(app, ["plans", "list", "--json"])
+    assert listed.exit_code == 0 and '"big"' not in listed.output and "xxxx" not in listed.output
