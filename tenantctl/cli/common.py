@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +20,36 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-console = Console()
-err_console = Console(stderr=True)
+# C0 and C1 control characters but tab and newline: a terminal would obey them (ESC sequences, bells)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """`text` without control characters, so that what a user or registrant supplied cannot drive the terminal."""
+    return _CONTROL.sub("", text)
+
+
+class SafeConsole(Console):
+    """A Rich console that never reads markup from strings and strips control characters from every one.
+
+    Names, messages and settings come from users, registrants and env files; a `[/]` in a bot name
+    must print as itself. Our own styles are Text objects (`line`), never markup.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> "Text":
+        return super().render_str(clean(text), **{**kwargs, "markup": False})
+
+
+def line(*parts: "str | tuple[str, str]") -> "Text":
+    """One line of output: plain parts as they are, (text, style) parts styled; control characters removed from both."""
+    return Text.assemble(*((clean(part[0]), part[1]) if isinstance(part, tuple) else clean(part) for part in parts))
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 
 def actor() -> str:
@@ -32,7 +62,7 @@ def actor() -> str:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one readable error line and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(line(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -62,7 +92,7 @@ def run_app(work: Callable[["App"], Awaitable[T]], *, check_schema: bool = True)
                 return await work(app)
             finally:
                 for notice in app.notices:
-                    err_console.print(f"[yellow]note:[/] {notice}", highlight=False)
+                    err_console.print(line(("note:", "yellow"), f" {notice}"), highlight=False)
 
     try:
         return asyncio.run(main())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tenantctl.cli.common import actor, console, fail, or_fail, run_app, run_tx
+from tenantctl.cli.common import actor, console, fail, line, or_fail, run_app, run_tx
 
 app = typer.Typer(help="Database schema (Alembic migrations) and encryption keys.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ def _migrate(action: str, revision: str) -> None:
         return await migrate.current_revision(app_.engine)
 
     current = run_app(work, check_schema=False)
-    console.print(f"database is at revision [bold]{current or 'base'}[/]")
+    console.print(line("database is at revision ", (current or "base", "bold")))
 
 
 @app.command()
@@ -55,7 +55,8 @@ def current() -> None:
     from tenantctl.core.settings import Settings
 
     state = "up to date" if at == head else "behind: run `tenantctl db upgrade`"
-    console.print(f"{mask_url(Settings.load().database_url)}: at [bold]{at or 'base'}[/], head {head} ({state})", highlight=False)
+    console.print(line(f"{mask_url(Settings.load().database_url)}: at ", (at or "base", "bold"), f", head {head} ({state})"),
+                  highlight=False)
 
 
 @app.command()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from tenantctl.cli.common import console, err_console, fail, or_fail, print_json, run_tx
+from tenantctl.cli.common import console, err_console, fail, line, or_fail, print_json, run_tx
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 app = typer.Typer(help="The feature catalogue extracted from the operator's .env.example.", no_args_is_help=True)
 
@@ -22,16 +25,16 @@ def _extract(path: Optional[str], strict: bool):
     source = or_fail(lambda: env_example_path(path, Settings.load().env_example_path))
     catalogue = or_fail(lambda: extract_feature_flags_from_env(source))
     for warning in catalogue.warnings:
-        err_console.print(f"[yellow]warning:[/] {source}:{warning.line}: {warning.message}", highlight=False)
+        err_console.print(line(("warning:", "yellow"), f" {source}:{warning.line}: {warning.message}"), highlight=False)
     if strict and catalogue.warnings:
         fail(f"{len(catalogue.warnings)} warning(s) in {source} and --strict was given")
     return source, catalogue
 
 
-def _value_text(kind: str, enabled: bool, value: Optional[str]) -> str:
+def _value_text(kind: str, enabled: bool, value: Optional[str]) -> "str | Text":
     if kind == "mode":
         return f"{value or '-'}" + ("" if enabled else " (off)")
-    return "[green]on[/]" if enabled else "[dim]off[/]"
+    return line(("on", "green")) if enabled else line(("off", "dim"))
 
 
 @app.command()
@@ -54,7 +57,7 @@ def extract(
     for spec in sorted(catalogue.features, key=lambda s: (s.category, s.key)):
         table.add_row(
             spec.category if spec.category != last else "",
-            spec.key + (" [yellow](master-only)[/]" if spec.master_only else ""),
+            line(spec.key, (" (master-only)" if spec.master_only else "", "yellow")),
             spec.env_key,
             spec.kind + (f" ({'|'.join(spec.allowed_values)})" if spec.allowed_values else ""),
             _value_text(spec.kind, spec.enabled, spec.value),
@@ -81,13 +84,13 @@ def sync(
 
     report = run_tx(work)
     for key in report.added:
-        console.print(f"[green]+ added[/]   {key}", highlight=False)
+        console.print(line(("+ added", "green"), f"   {key}"), highlight=False)
     for key, fields in report.changed.items():
-        console.print(f"[yellow]~ changed[/] {key}: {', '.join(fields)}", highlight=False)
+        console.print(line(("~ changed", "yellow"), f" {key}: {', '.join(fields)}"), highlight=False)
     for key in report.returned:
-        console.print(f"[green]+ back[/]    {key}", highlight=False)
+        console.print(line(("+ back", "green"), f"    {key}"), highlight=False)
     for key in report.absent:
-        console.print(f"[red]- absent[/]  {key} (kept, with its grants)", highlight=False)
+        console.print(line(("- absent", "red"), f"  {key} (kept, with its grants)"), highlight=False)
     console.print(
         f"{source}: {len(report.added)} added, {len(report.changed)} changed, {len(report.absent)} absent, "
         f"{report.unchanged} unchanged",
@@ -120,9 +123,9 @@ def list_(
     for name in ("category", "feature", "env key", "kind", "default", "present"):
         table.add_column(name)
     for f in features:
-        table.add_row(f["category"], f["key"] + (" [yellow](master-only)[/]" if f["master_only"] else ""), f["env_key"], f["kind"],
+        table.add_row(f["category"], line(f["key"], (" (master-only)" if f["master_only"] else "", "yellow")), f["env_key"], f["kind"],
                       _value_text(f["kind"], f["default_enabled"], f["default_value"]),
-                      "yes" if f["is_present"] else "[red]absent[/]")
+                      "yes" if f["is_present"] else line(("absent", "red")))
     console.print(table)
 
 
@@ -139,16 +142,16 @@ def show(key: str = typer.Argument(..., help="Feature key, e.g. yookassa."), as_
     if as_json:
         print_json(feature)
         return
-    console.print(f"[bold]{feature['key']}[/] ({feature['kind']}, {feature['category']}) from {feature['env_key']}"
-                  + (f", aliases {', '.join(feature['env_aliases'])}" if feature["env_aliases"] else ""), highlight=False)
+    console.print(line((feature["key"], "bold"), f" ({feature['kind']}, {feature['category']}) from {feature['env_key']}"
+                       + (f", aliases {', '.join(feature['env_aliases'])}" if feature["env_aliases"] else "")), highlight=False)
     if feature["description"]:
         console.print(feature["description"], highlight=False)
     console.print(f"default: {_value_text(feature['kind'], feature['default_enabled'], feature['default_value'])}"
                   + (f"; allowed: {', '.join(feature['allowed_values'])}" if feature["allowed_values"] else ""), highlight=False)
     if feature["master_only"]:
-        console.print("[yellow]master-only[/]: the operator's own switch; no plan grants it and no override sets it for a tenant")
+        console.print(line(("master-only", "yellow"), ": the operator's own switch; no plan grants it and no override sets it for a tenant"))
     if not feature["is_present"]:
-        console.print("[red]absent from the last synced .env.example[/]")
+        console.print(line(("absent from the last synced .env.example", "red")))
     for config_key, value in feature["default_config"].items():
-        secret = " [red](secret)[/]" if config_key in feature["secret_keys"] else ""
-        console.print(f"  {config_key} = {value!r}{secret}", highlight=False)
+        secret = " (secret)" if config_key in feature["secret_keys"] else ""
+        console.print(line(f"  {config_key} = {value!r}", (secret, "red")), highlight=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantctl.cli.common import actor, console, print_json, run_tx
+from tenantctl.cli.common import actor, console, line, print_json, run_tx
 
 app = typer.Typer(help="The master bot: its token and the configuration tenants are cloned from.", no_args_is_help=True)
 
@@ -34,7 +34,7 @@ def init(
     who = f"@{bot.username}" if bot.username else bot.name
     console.print(f"{'registered' if report.created else 'updated'} the master bot {who} (id {bot.id})", highlight=False)
     if offline:
-        console.print(f"[yellow]note:[/] {OFFLINE_NOTE}", highlight=False)
+        console.print(line(("note:", "yellow"), f" {OFFLINE_NOTE}"), highlight=False)
     console.print(
         f"imported {env}: {len(report.added)} added, {len(report.changed)} changed, "
         f"{len(report.removed)} removed, {report.unchanged} unchanged (secret values are stored encrypted)",
@@ -45,4 +45,4 @@ def init(
             if keys:
                 console.print(f"  {label}: {', '.join(keys)}", highlight=False, soft_wrap=True)
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {env}: {warning}", highlight=False)
+        console.print(line(("warning:", "yellow"), f" {env}: {warning}"), highlight=False)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from tenantctl.cli.common import actor, console, fail, parse_config_options, parse_when, print_json, run_tx
+from tenantctl.cli.common import actor, console, fail, line, parse_config_options, parse_when, print_json, run_tx
 
 
 def features(
@@ -36,9 +36,9 @@ def features(
         return "·" if value is None else ("on" if value is True else "off" if value is False else str(value))
 
     for row in rows:
-        override = show(row["override_value"]) + (" [dim](expired)[/]" if row["override_expired"] else "")
-        value = f"[green]{show(row['value'])}[/]" if row["enabled"] else f"[dim]{show(row['value'])}[/]"
-        key = row["key"] + (" [dim](master-only)[/]" if row["master_only"] else "")
+        override = line(show(row["override_value"]), (" (expired)" if row["override_expired"] else "", "dim"))
+        value = line((show(row["value"]), "green" if row["enabled"] else "dim"))
+        key = line(row["key"], (" (master-only)" if row["master_only"] else "", "dim"))
         table.add_row(row["category"], key, show(row["default_value"]), show(row["plan_value"]), override, value, row["source"])
     console.print(table)
 

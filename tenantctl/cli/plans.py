@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from tenantctl.cli.common import actor, console, fail, or_fail, parse_config_options, print_json, run_tx
+from tenantctl.cli.common import actor, console, fail, line, or_fail, parse_config_options, print_json, run_tx
 
 app = typer.Typer(help="Tenant subscription plans (starter / growth / enterprise) and their feature grants.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def _plan_row(plan: dict[str, Any]) -> list[str]:
         format_money(plan["monthly_price_kopeks"]),
         format_money(plan["activation_fee_kopeks"]),
         "all" if plan["grants_all_features"] else "listed",
-        "active" if plan["is_active"] else "[dim]archived[/]",
+        "active" if plan["is_active"] else line(("archived", "dim")),
     ]
 
 
@@ -57,10 +57,11 @@ def seed(
     for name, keys in report.added.items():
         console.print(f"added to {name}: {', '.join(keys)}", highlight=False)
     for name, keys in report.edited.items():
-        console.print(f"[yellow]left alone[/] {name} (its grants were edited; `plans grant` to add): {', '.join(keys)}", highlight=False)
+        console.print(line(("left alone", "yellow"), f" {name} (its grants were edited; `plans grant` to add): {', '.join(keys)}"),
+                      highlight=False)
     if report.skipped_features:
-        console.print(f"[yellow]skipped grants for features not in the catalogue or master-only[/] (run `tenantctl flags sync` first): "
-                      f"{', '.join(report.skipped_features)}", highlight=False)
+        console.print(line(("skipped grants for features not in the catalogue or master-only", "yellow"),
+                           f" (run `tenantctl flags sync` first): {', '.join(report.skipped_features)}"), highlight=False)
 
 
 @app.command("list")
@@ -104,9 +105,9 @@ def show(plan: str, as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json({**info, "grants": granted})
         return
-    console.print(f"[bold]{info['name']}[/] — {info['display_name']}: {format_money(info['monthly_price_kopeks'])}/month, "
-                  f"activation {format_money(info['activation_fee_kopeks'])}"
-                  + ("" if info["is_active"] else " [dim](archived)[/]"), highlight=False)
+    console.print(line((info["name"], "bold"), f" — {info['display_name']}: {format_money(info['monthly_price_kopeks'])}/month, "
+                       f"activation {format_money(info['activation_fee_kopeks'])}",
+                       ("" if info["is_active"] else " (archived)", "dim")), highlight=False)
     if info["description"]:
         console.print(info["description"], highlight=False)
     if info["grants_all_features"]:
@@ -243,11 +244,11 @@ def grants(plan: Optional[str] = typer.Argument(None), as_json: bool = typer.Opt
         for name in matrix["plans"]:
             cell = row["grants"][name]
             if cell is None:
-                cells.append("[dim]·[/]")
+                cells.append(line(("·", "dim")))
             elif cell.get("implicit"):
-                cells.append("[green]all[/]")
+                cells.append(line(("all", "green")))
             else:
-                mark = cell["value"] or ("[green]✓[/]" if cell["enabled"] else "[red]✗[/]")
+                mark = cell["value"] or (line(("✓", "green")) if cell["enabled"] else line(("✗", "red")))
                 cells.append(mark + ("*" if cell["config"] else ""))
-        table.add_row(row["category"], row["key"] + ("" if row["present"] else " [red](absent)[/]"), *cells)
+        table.add_row(row["category"], line(row["key"], ("" if row["present"] else " (absent)", "red")), *cells)
     console.print(table)

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import typer
 
 from tenantctl.cli import overrides
-from tenantctl.cli.common import actor, console, fail, print_json, run_tx
+from tenantctl.cli.common import actor, console, fail, line, print_json, run_tx
 from tenantctl.cli.master import OFFLINE_NOTE
 from tenantctl.tenants.rules import DEFAULT_LANGUAGE
 
@@ -75,7 +75,7 @@ def create(
     console.print(f"config: {len(clone.copied)} keys copied from the master, {len(clone.excluded)} excluded"
                   + (f", shared: {', '.join(clone.shared)}" if clone.shared else ""), highlight=False)
     if offline:
-        console.print(f"[yellow]note:[/] {OFFLINE_NOTE}", highlight=False)
+        console.print(line(("note:", "yellow"), f" {OFFLINE_NOTE}"), highlight=False)
     console.print(TOKEN_ADVICE, highlight=False)
     typer.echo(f"  {result.api_token_plaintext}")
 
@@ -131,7 +131,7 @@ def show(bot: str = BOT_ARG, as_json: bool = typer.Option(False, "--json")) -> N
         ("config keys", details["config_keys"]), ("features on", details["features_enabled"]), ("users", details["users"]),
     ]
     for label, value in lines:
-        console.print(f"[bold]{label:>13}[/]  {value}", highlight=False)
+        console.print(line((f"{label:>13}", "bold"), f"  {value}"), highlight=False)
     for p in details["payments"]:
         console.print(f"{'payment':>13}  {p['purpose']} {p['status']} {format_money(p['amount'], p['currency'])} "
                       f"{p['method']} {p['reference'] or ''} due {_date(p['due_at'])}", highlight=False)

@@ -26,3 +26,24 @@ def test_lengths_and_ranges_are_checked_before_the_database(cli_env, platform) -
     refused("tenant", "show", "99999999999999999999999", code=1, message="no tenant bot '99999999999999999999999'")
     listed = runner.invoke(app, ["plans", "list", "--json"])
     assert listed.exit_code == 0 and '"big"' not in listed.output and "xxxx" not in listed.output
+
+
+def test_what_users_supply_prints_as_itself(cli_env, platform) -> None:  # noqa: F811
+    names = {1: "[/]Evil", 2: "[link=https://evil.example]Sever VPN[/link]", 3: "Clear\x1b[2J Screen\x07"}
+    for n, name in names.items():
+        made = runner.invoke(app, ["tenant", "create", "--name", name, "--token", tenant_token(n), "--owner", str(800 + n),
+                                   "--plan", "starter", "--offline"])
+        assert made.exit_code == 0, made.output
+        assert "API token" in made.output  # printed after the commit: it must not be lost to a markup error
+    listed = runner.invoke(app, ["tenant", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "[/]Evil" in listed.output and "\x1b" not in listed.output and "\x07" not in listed.output
+    for n, shown_as in ((1, "[/]Evil"), (2, "[link=https://evil.example]Sever VPN[/link]"), (3, "Clear[2J Screen")):
+        shown = runner.invoke(app, ["tenant", "show", names[n]])
+        assert shown.exit_code == 0 and shown_as in shown.output.replace("\n", ""), shown.output
+    audit = runner.invoke(app, ["audit", "list"])
+    assert audit.exit_code == 0 and "\x1b" not in audit.output
+    missing = runner.invoke(app, ["tenant", "show", "[bold]x\x1b[31m"])
+    assert missing.exit_code == 1 and "no tenant bot '[bold]x" in missing.output and "\x1b" not in missing.output
+    ticked = runner.invoke(app, ["billing", "tick"])
+    assert ticked.exit_code == 0, ticked.output
