@@ -31,6 +31,7 @@ class Permission(StrEnum):
     MANAGE_REMNAWAVE = "manage_remnawave"
     VIEW_MASTER_STATS = "view_master_stats"
     REVIEW_PLATFORM_PAYMENTS = "review_platform_payments"
+    MANAGE_TENANTS = "manage_tenants"  # the master admin panel: tenants' plans, lifecycle, tokens
 
 
 TENANT_ADMIN_PERMISSIONS = frozenset({
@@ -40,7 +41,7 @@ TENANT_ADMIN_PERMISSIONS = frozenset({
 })
 MASTER_ONLY_PERMISSIONS = frozenset({
     Permission.MANAGE_FEATURE_FLAGS, Permission.MANAGE_REMNAWAVE, Permission.VIEW_MASTER_STATS,
-    Permission.REVIEW_PLATFORM_PAYMENTS,
+    Permission.REVIEW_PLATFORM_PAYMENTS, Permission.MANAGE_TENANTS,
 })
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "owner": TENANT_ADMIN_PERMISSIONS | {Permission.MANAGE_ADMINS},
