@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import os
 import re
 import sys
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, NoReturn, TypeVar
@@ -41,6 +42,11 @@ class SafeConsole(Console):
 
     def render_str(self, text: str, **kwargs: Any) -> "Text":
         return super().render_str(clean(text), **{**kwargs, "markup": False})
+
+    def on_broken_pipe(self) -> None:
+        """The reader went away (`tenantctl tenant list | head -1`): stop quietly, with success."""
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout at exit: not into the pipe
+        raise SystemExit(0)
 
 
 def line(*parts: "str | tuple[str, str]") -> "Text":
@@ -121,7 +127,11 @@ def run_tx(work: Callable[["AsyncSession", "App"], Awaitable[T]]) -> T:
 
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    try:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        console.on_broken_pipe()
 
 
 def parse_when(text: str):

@@ -11,8 +11,25 @@ app = typer.Typer(
     help="Control plane for white-label VPN Telegram bots: feature flags, plans, tenants and the bot.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"tenantctl {version('tenantctl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Control plane for white-label VPN Telegram bots: feature flags, plans, tenants and the bot.
+
+    Example: `tenantctl demo`, then `tenantctl tenant list`.
+    """
 app.add_typer(db.app, name="db")
 app.add_typer(flags.app, name="flags")
 app.add_typer(plans.app, name="plans")

@@ -47,3 +47,21 @@ def test_what_users_supply_prints_as_itself(cli_env, platform) -> None:  # noqa:
     assert missing.exit_code == 1 and "no tenant bot '[bold]x" in missing.output and "\x1b" not in missing.output
     ticked = runner.invoke(app, ["billing", "tick"])
     assert ticked.exit_code == 0, ticked.output
+
+
+def test_a_closed_pipe_ends_quietly_with_success(cli_env, platform) -> None:  # noqa: F811
+    import subprocess
+    import sys
+
+    for args in (["plans", "list"], ["plans", "list", "--json"]):
+        command = subprocess.Popen([sys.executable, "-c", "from tenantctl.cli.main import main; main()", *args],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        command.stdout.close()  # `| head -0`: the reader is gone before the first line
+        assert (command.wait(timeout=60), command.stderr.read()) == (0, b""), args
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"tenantctl {version('tenantctl')}\n"
