@@ -148,18 +148,24 @@ def edit(
     display_name: Optional[str] = typer.Option(None, "--display-name"),
     price: Optional[str] = typer.Option(None, "--price"),
     activation_fee: Optional[str] = typer.Option(None, "--activation-fee"),
+    revenue_share: Optional[int] = typer.Option(None, "--revenue-share", min=0, max=100,
+                                                help="The platform's commission on the tenants' income, in percent."),
     description: Optional[str] = typer.Option(None),
     all_features: Optional[bool] = typer.Option(None, "--all-features/--listed-features"),
     sort_order: Optional[int] = typer.Option(None, "--sort-order"),
     active: Optional[bool] = typer.Option(None, "--active/--archived"),
 ) -> None:
-    """Change a plan; its tenants follow."""
+    """Change a plan; its tenants follow.
+
+    Example: `tenantctl plans edit growth --price 7000 --revenue-share 10`.
+    """
     from tenantctl.plans.service import edit_plan
 
     changes = {
         "display_name": display_name,
         "monthly_price_kopeks": _money(price),
         "activation_fee_kopeks": _money(activation_fee),
+        "revenue_share_percent": revenue_share,
         "description": description,
         "grants_all_features": all_features,
         "sort_order": sort_order,

@@ -123,7 +123,7 @@ class TenantPaymentCard(Timestamps, Base):
     """A bank card a bot shows for card-to-card payments (the master's cards take activation fees)."""
 
     __tablename__ = "tenant_payment_cards"
-    __table_args__ = (UniqueConstraint("bot_id", "card_number"),)
+    __table_args__ = (UniqueConstraint("bot_id", "card_number"), CheckConstraint("weight > 0", name="weight_positive"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True, nullable=False)
@@ -133,3 +133,4 @@ class TenantPaymentCard(Timestamps, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"), nullable=False)
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     usage_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)  # completed payments
+    weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)  # for the weighted rotation

@@ -28,7 +28,7 @@ from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.money import format_money, kopeks_to_stars
 from tenantctl.core.settings import Settings
 from tenantctl.customers.models import TenantPaymentCard
-from tenantctl.customers.service import choose_card, count_card_use
+from tenantctl.customers.cards import choose_card, count_card_use
 from tenantctl.onboarding.models import (
     OPEN_REGISTRATION_STATUSES,
     REGISTRATION_ABANDON_AFTER,

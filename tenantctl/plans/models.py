@@ -21,6 +21,7 @@ class TenantSubscriptionPlan(Timestamps, Base):
     __table_args__ = (
         CheckConstraint("monthly_price_kopeks >= 0", name="price_not_negative"),
         CheckConstraint("activation_fee_kopeks >= 0", name="fee_not_negative"),
+        CheckConstraint("revenue_share_percent BETWEEN 0 AND 100", name="share_is_percent"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -28,6 +29,8 @@ class TenantSubscriptionPlan(Timestamps, Base):
     display_name: Mapped[str] = mapped_column(String(255), nullable=False)
     monthly_price_kopeks: Mapped[int] = mapped_column(Integer, nullable=False)
     activation_fee_kopeks: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    # the platform's commission on its tenants' income, in percent (0 to 100)
+    revenue_share_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
     # Grants every catalogue feature, present and future; explicit grants still refine it.
     grants_all_features: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)

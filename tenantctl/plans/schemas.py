@@ -6,7 +6,8 @@ from typing import Any
 
 from tenantctl.plans.models import PlanFeatureGrant, TenantSubscriptionPlan
 
-PLAN_FIELDS = ("display_name", "monthly_price_kopeks", "activation_fee_kopeks", "description", "sort_order", "is_active", "grants_all_features")
+PLAN_FIELDS = ("display_name", "monthly_price_kopeks", "activation_fee_kopeks", "revenue_share_percent", "description", "sort_order",
+               "is_active", "grants_all_features")
 
 
 def plan_as_dict(plan: TenantSubscriptionPlan) -> dict[str, Any]:

@@ -51,6 +51,9 @@ def _check_plan_fields(changes: dict[str, Any]) -> None:
     for money in ("monthly_price_kopeks", "activation_fee_kopeks"):
         if money in changes and (not isinstance(changes[money], int) or changes[money] < 0):
             raise Invalid(f"{money} must be a whole, non-negative number of kopeks")
+    share = changes.get("revenue_share_percent")
+    if share is not None and (not isinstance(share, int) or not 0 <= share <= 100):
+        raise Invalid("revenue_share_percent must be a whole number from 0 to 100")
     if "display_name" in changes and not str(changes["display_name"]).strip():
         raise Invalid("display_name must not be empty")
 

@@ -23,6 +23,7 @@ from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
 from tenantctl.tenants.rules import bot_name_key
 
 BOT_STATUSES = ("pending", "active", "suspended", "expired", "cancelled")
+CARD_ROTATIONS = ("round_robin", "random", "weighted")  # how a bot picks the card a payer sees
 ADMIN_ROLES = ("owner", "admin")
 
 
@@ -33,6 +34,7 @@ class Bot(Timestamps, Base):
     __label__ = "bot"  # how errors name its fields
     __table_args__ = (
         CheckConstraint(f"status IN {BOT_STATUSES}", name="status"),
+        CheckConstraint(f"card_rotation IN {CARD_ROTATIONS}", name="card_rotation"),
         Index(
             "uq_bots_single_master",
             "is_master",
@@ -60,6 +62,8 @@ class Bot(Timestamps, Base):
     default_language: Mapped[str] = mapped_column(String(8), default="ru", server_default="ru", nullable=False)
     support_username: Mapped[str | None] = mapped_column(String(64))
     owner_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    # which of its payment cards a card-to-card payer sees: round_robin, random or weighted
+    card_rotation: Mapped[str] = mapped_column(String(16), default="round_robin", server_default="round_robin", nullable=False)
     # no webhook secret column: it is derived from the key (SecretBox.webhook_secret), never stored
 
     @validates("name")
