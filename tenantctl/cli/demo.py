@@ -29,12 +29,12 @@ def demo(
     from tenantctl.core.errors import Invalid
     from tenantctl.core.money import format_money
     from tenantctl.flags.service import env_example_path
-    from tenantctl.demo.service import PROJECT_ROOT, build_demo
+    from tenantctl.demo.service import EXAMPLE_ENV, build_demo
 
     async def work(session, app_):
         if reset and not app_.settings.is_sqlite:  # an operator's safety net; the service itself resets anywhere
             raise Invalid("--reset deletes every bot: it is refused on PostgreSQL; run the demo on the SQLite default")
-        path = env_example_path(env, app_.settings.env_example_path, fallback=str(PROJECT_ROOT / ".env.example"))
+        path = env_example_path(env, app_.settings.env_example_path, fallback=str(EXAMPLE_ENV))
         report = await build_demo(session, box=app_.secret_box, env_path=path, actor=actor(), now=utcnow(), reset=reset)
         return path, report
 

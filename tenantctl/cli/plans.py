@@ -35,7 +35,7 @@ def _plan_row(plan: dict[str, Any]) -> list[str]:
 
 @app.command()
 def seed(
-    path: Optional[str] = typer.Option(None, "--file", help="YAML or JSON seed file (default: the project's seeds/plans.yaml)."),
+    path: Optional[str] = typer.Option(None, "--file", help="YAML or JSON seed file (default: the starter / growth / enterprise seed shipped with tenantctl)."),
     reset: bool = typer.Option(False, "--reset", help="Put existing seed plans back to the file's values and grants."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:

@@ -20,13 +20,13 @@ from tenantctl.core.errors import ConfigError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"  # package data
 _REVISION = re.compile(r'^(down_revision|revision)\b[^=]*=\s*["\']?([\w-]+)', re.MULTILINE)
 
 
 def _check_migrations_dir() -> None:
     if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise ConfigError(f"migrations not found at {MIGRATIONS_DIR}: install tenantctl from its source tree (pip install -e .)")
+        raise ConfigError(f"migrations not found at {MIGRATIONS_DIR}: reinstall tenantctl (pip install .)")
 
 
 def alembic_config() -> "Config":

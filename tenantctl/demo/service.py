@@ -27,7 +27,7 @@ from tenantctl.tenants.master import register_master
 from tenantctl.tenants.service import ProvisionResult, provision_tenant
 from tenantctl.tenants.telegram import BotIdentity
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_ENV = Path(__file__).resolve().parent / "operator.env.example"  # the demo operator's .env, shipped with the package
 DAYS = 90
 GB = 1024**3
 

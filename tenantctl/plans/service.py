@@ -23,7 +23,7 @@ from tenantctl.plans.models import (
 )
 from tenantctl.plans.schemas import PLAN_FIELDS, grant_as_dict, plan_as_dict
 
-DEFAULT_SEED_PATH = Path(__file__).resolve().parents[2] / "seeds" / "plans.yaml"
+DEFAULT_SEED_PATH = Path(__file__).resolve().parent / "seed.yaml"
 
 
 async def list_plans(session: AsyncSession, *, include_archived: bool = True) -> list[TenantSubscriptionPlan]:

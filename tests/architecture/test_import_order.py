@@ -14,7 +14,7 @@ import tenantctl
 
 PACKAGE = Path(tenantctl.__file__).parent
 ORDER = ("core", "audit", "flags", "plans", "tenants", "customers", "billing", "onboarding", "stats",
-         "demo", "models", "testing", "api", "bot", "cli")
+         "demo", "models", "migrations", "testing", "api", "bot", "cli")
 RANK = {name: rank for rank, name in enumerate(ORDER)}
 
 

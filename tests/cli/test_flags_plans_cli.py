@@ -8,6 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tenantctl.cli.main import app
+from tenantctl.demo.service import EXAMPLE_ENV
+from tenantctl.plans.service import DEFAULT_SEED_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -19,7 +21,7 @@ def tc(*args: str):
 
 
 def test_extract_sync_seed_grant_and_audit(cli_env, tmp_path) -> None:
-    env_example = str(REPO / ".env.example")
+    env_example = str(EXAMPLE_ENV)
     extracted = tc("flags", "extract", env_example, "--json")
     assert extracted.exit_code == 0, extracted.output
     data = json.loads(extracted.stdout)
@@ -35,9 +37,9 @@ def test_extract_sync_seed_grant_and_audit(cli_env, tmp_path) -> None:
     again = tc("flags", "sync", env_example)
     assert again.exit_code == 0 and "0 added, 0 changed, 0 absent" in again.output.replace("\n", " ")
 
-    seeded = tc("plans", "seed", "--file", str(REPO / "seeds/plans.yaml"))
+    seeded = tc("plans", "seed", "--file", str(DEFAULT_SEED_PATH))
     assert seeded.exit_code == 0 and "created: starter, growth, enterprise" in seeded.output
-    assert "unchanged: starter, growth, enterprise" in tc("plans", "seed", "--file", str(REPO / "seeds/plans.yaml")).output
+    assert "unchanged: starter, growth, enterprise" in tc("plans", "seed", "--file", str(DEFAULT_SEED_PATH)).output
 
     granted = tc("plans", "grant", "growth", "yookassa", "--set", "YOOKASSA_SBP_ENABLED=true")
     assert granted.exit_code == 0, granted.output

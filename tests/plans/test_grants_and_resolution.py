@@ -85,12 +85,12 @@ async def test_seed_twice_is_idempotent_and_keeps_operator_edits(app) -> None:
     await _catalogue(app)
     async with app.unit_of_work() as s:
         await plans.edit_plan(s, name="starter", actor=ACTOR, monthly_price_kopeks=450000)
-        report = await plans.seed_plans(s, actor=ACTOR, plans=plans.load_plan_seed("seeds/plans.yaml"))
+        report = await plans.seed_plans(s, actor=ACTOR, plans=plans.load_plan_seed(str(plans.DEFAULT_SEED_PATH)))
         # growth's grants were never edited: it gains the seed's referral_program, which this catalogue has
         assert report.created == [] and report.unchanged == ["starter", "enterprise"]
         assert report.added == {"growth": ["referral_program"]}
         assert (await plans.get_plan(s, "starter")).monthly_price_kopeks == 450000
-        report = await plans.seed_plans(s, actor=ACTOR, reset=True, plans=plans.load_plan_seed("seeds/plans.yaml"))
+        report = await plans.seed_plans(s, actor=ACTOR, reset=True, plans=plans.load_plan_seed(str(plans.DEFAULT_SEED_PATH)))
         assert report.reset == ["starter", "growth", "enterprise"]
         assert (await plans.get_plan(s, "starter")).monthly_price_kopeks == 500000
 

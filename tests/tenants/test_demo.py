@@ -9,19 +9,14 @@ from sqlalchemy import func, select
 
 from tenantctl.core.errors import Conflict
 from tenantctl.customers.models import Subscription, TrafficDaily, Transaction, User
-from tenantctl.demo.service import PROJECT_ROOT, build_demo
+from tenantctl.demo.service import EXAMPLE_ENV, build_demo
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.tenants.models import Bot
-from tests.tenants.support import NOW, find_fixture_env_dir
+from tests.tenants.support import NOW
 
 
 def demo_env() -> str:
-    if (PROJECT_ROOT / ".env.example").is_file():
-        return str(PROJECT_ROOT / ".env.example")
-    directory = find_fixture_env_dir()
-    if directory is None:
-        pytest.skip("no .env.example in the project and no shared fixtures")
-    return str(directory / "bedolaga-4.1.0.env.example")
+    return str(EXAMPLE_ENV)
 
 
 async def snapshot(session) -> dict:
