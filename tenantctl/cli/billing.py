@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from tenantctl.cli.common import actor, console, fail, print_json, run_app, run_tx
+from tenantctl.cli.common import actor, console, fail, print_json, run_app, run_tx, working
 
 app = typer.Typer(help="Platform billing: the lifecycle tick, renewal payments, reconciliation with Telegram, refunds.",
                   no_args_is_help=True)
@@ -138,7 +138,8 @@ def reconcile_(as_json: bool = typer.Option(False, "--json", help="Machine-reada
                                                                        "`bot run`, which may be recording them now (e.g. 120).")) -> None:
     """Compare the master bot's Star transactions (every page of getStarTransactions) with the payment inbox: record charges never
     received, apply or refund every open payment, make the refunds due, confirm refunds Telegram made. Prints each fix."""
-    reconciled = run_app(lambda app_: _reconcile(app_, min_age))
+    with working("reading the Star transactions and settling open payments"):
+        reconciled = run_app(lambda app_: _reconcile(app_, min_age))
     if as_json:
         print_json(reconciled.as_dict())
     else:

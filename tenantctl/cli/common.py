@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -123,6 +124,11 @@ def run_tx(work: Callable[["AsyncSession", "App"], Awaitable[T]]) -> T:
         return await run_in_transaction(app.sessions, lambda session: work(session, app))
 
     return run_app(in_transaction)
+
+
+def working(message: str) -> "contextlib.AbstractContextManager[Any]":
+    """A spinner with `message` while long work runs, on a terminal only (scripts and pipes get no noise)."""
+    return err_console.status(message) if err_console.is_terminal else contextlib.nullcontext()
 
 
 def print_json(data: Any) -> None:

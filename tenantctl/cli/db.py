@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tenantctl.cli.common import actor, console, fail, line, or_fail, run_app, run_tx
+from tenantctl.cli.common import actor, console, fail, line, or_fail, run_app, run_tx, working
 
 app = typer.Typer(help="Database schema (Alembic migrations) and encryption keys.", no_args_is_help=True)
 
@@ -18,7 +18,8 @@ def _migrate(action: str, revision: str) -> None:
         await getattr(migrate, action)(app_.engine, revision)
         return await migrate.current_revision(app_.engine)
 
-    current = run_app(work, check_schema=False)
+    with working(f"migrating ({action} {revision})"):
+        current = run_app(work, check_schema=False)
     console.print(line("database is at revision ", (current or "base", "bold")))
 
 
@@ -85,7 +86,8 @@ def rotate_key(
         old = app_.secret_box
         return await rotate_secret_key(session, old=old, new=new, actor=actor()), old.source
 
-    counts, old_source = run_tx(work)
+    with working("re-encrypting every secret"):
+        counts, old_source = run_tx(work)
     console.print(", ".join(f"{name}: {count}" for name, count in counts.items()) + " re-encrypted", highlight=False)
     console.print(f"now replace {old_source} with the key in {new_key_file}, then start `tenantctl bot run` again: "
                   "it sets every webhook with its new secret", highlight=False)

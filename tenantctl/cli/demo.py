@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from tenantctl.cli.common import actor, console, print_json, run_tx
+from tenantctl.cli.common import actor, console, print_json, run_tx, working
 
 NEXT_STEPS = """\
 tenantctl tenant list
@@ -38,7 +38,8 @@ def demo(
         report = await build_demo(session, box=app_.secret_box, env_path=path, actor=actor(), now=utcnow(), reset=reset)
         return path, report
 
-    path, report = run_tx(work)
+    with working("building the demo: catalogue, plans, a master bot and three tenants with 90 days of data"):
+        path, report = run_tx(work)
     tenants = [t.as_dict() for t in report.tenants]
     if as_json:
         print_json({"env": path, "features": report.catalogue_features, "plans": report.plans, "counts": report.counts,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from tenantctl.cli.common import console, err_console, fail, line, or_fail, print_json, run_tx
+from tenantctl.cli.common import console, err_console, fail, line, or_fail, print_json, run_tx, working
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -23,7 +23,8 @@ def _extract(path: Optional[str], strict: bool):
     from tenantctl.flags.service import env_example_path
 
     source = or_fail(lambda: env_example_path(path, Settings.load().env_example_path))
-    catalogue = or_fail(lambda: extract_feature_flags_from_env(source))
+    with working(f"reading {source}"):
+        catalogue = or_fail(lambda: extract_feature_flags_from_env(source))
     for warning in catalogue.warnings:
         err_console.print(line(("warning:", "yellow"), f" {source}:{warning.line}: {warning.message}"), highlight=False)
     if strict and catalogue.warnings:
@@ -72,17 +73,27 @@ def extract(
 def sync(
     path: Optional[str] = typer.Argument(None, help=PATH_HELP),
     strict: bool = typer.Option(False, "--strict", help="Refuse to sync a file with warnings."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask when the file would mark more than half of the catalogue absent."),
 ) -> None:
-    """Store the extracted catalogue: idempotent; features gone from the file are marked absent, never deleted."""
+    """Store the extracted catalogue: idempotent; features gone from the file are marked absent, never deleted.
+
+    Example: `tenantctl flags sync /srv/bot/.env.example`.
+    """
     from tenantctl.cli.common import actor
+    from tenantctl.flags.service import absent_after_sync
     from tenantctl.plans.effective import sync_catalogue
 
     source, catalogue = _extract(path, strict)
+    absent, present = run_tx(lambda session, _app: absent_after_sync(session, catalogue=catalogue))
+    if absent * 2 > present and not yes and not typer.confirm(
+            f"{source} would mark {absent} of the {present} features absent (their grants are kept). Is it the right file?"):
+        fail("nothing changed")
 
     async def work(session, _app):
         return await sync_catalogue(session, catalogue=catalogue, actor=actor(), source=source)
 
-    report = run_tx(work)
+    with working(f"storing {len(catalogue.features)} features and every tenant's flags"):
+        report = run_tx(work)
     for key in report.added:
         console.print(line(("+ added", "green"), f"   {key}"), highlight=False)
     for key, fields in report.changed.items():

@@ -94,6 +94,12 @@ async def store_catalogue(session: AsyncSession, *, catalogue: "Catalogue", acto
     return report
 
 
+async def absent_after_sync(session: AsyncSession, *, catalogue: "Catalogue") -> tuple[int, int]:
+    """How many of the features present now a sync of `catalogue` would mark absent, out of how many."""
+    present = set((await session.scalars(select(Feature.key).where(Feature.is_present.is_(True)))).all())
+    return len(present - {spec.key for spec in catalogue.features}), len(present)
+
+
 async def list_features(session: AsyncSession, *, category: str | None = None) -> list[Feature]:
     """The stored catalogue, by category then key."""
     query = select(Feature).order_by(Feature.category, Feature.key)

@@ -51,6 +51,10 @@ def tenant_flag(feature: Feature, plan_layer: Layer | None, override: Layer | No
     return resolve(feature, plan_layer, override, active=active)
 
 
+MAX_VALUES_ROWS = 4000  # 7 parameters a row: 28,000, under SQLite's 32,766
+MAX_FEATURES_PER_STATEMENT = 10_000
+
+
 async def recompute_flags(
     session: AsyncSession,
     *,
@@ -74,16 +78,30 @@ async def recompute_flags(
         in_scope.append(TenantSubscription.plan_tier_id.in_(plan_ids))
     sub_filter = and_(*in_scope) if in_scope else literal(True)
 
-    feature_query = select(Feature)
+    features = list((await session.scalars(select(Feature).order_by(Feature.key))).all())
     if keys is not None:
-        feature_query = feature_query.where(Feature.key.in_(keys))
-    features = list((await session.scalars(feature_query)).all())
+        wanted = set(keys)
+        features = [f for f in features if f.key in wanted]
     if not features:
         return
-    feature_keys_in_scope = [f.key for f in features]
 
     scoped_plans = select(TenantSubscription.plan_tier_id).where(sub_filter).distinct()
     plans = list((await session.scalars(select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.id.in_(scoped_plans)))).all())
+    # Lock the tenants in scope (in bot order, so two recomputes never deadlock): a concurrent
+    # recompute of an overlapping scope waits here instead of inserting rows this one deletes.
+    await session.execute(
+        select(TenantSubscription.id).where(sub_filter).order_by(TenantSubscription.bot_id).with_for_update()
+    )
+    # a few statements per chunk of features, each within SQLite's 32,766 bound parameters
+    chunk = max(1, min(MAX_FEATURES_PER_STATEMENT, MAX_VALUES_ROWS // max(1, 2 * len(plans))))
+    for start in range(0, len(features), chunk):
+        await _rewrite(session, plans, features[start:start + chunk], sub_filter, now)
+
+
+async def _rewrite(session: AsyncSession, plans: list[TenantSubscriptionPlan], features: list[Feature], sub_filter: Any,
+                   now: datetime) -> None:
+    """Delete and insert `features`' rows for the tenants in scope: one INSERT ... SELECT over a VALUES CTE."""
+    feature_keys_in_scope = [f.key for f in features]
     grants = {
         (g.plan_tier_id, g.feature_key): g
         for g in (
@@ -95,12 +113,6 @@ async def recompute_flags(
             )
         ).all()
     }
-
-    # Lock the tenants in scope (in bot order, so two recomputes never deadlock): a concurrent
-    # recompute of an overlapping scope waits here instead of inserting rows this one deletes.
-    await session.execute(
-        select(TenantSubscription.id).where(sub_filter).order_by(TenantSubscription.bot_id).with_for_update()
-    )
     scoped_bots = select(TenantSubscription.bot_id).where(sub_filter)
     await session.execute(
         delete(BotFeatureFlag).where(

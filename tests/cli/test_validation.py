@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from tenantctl.cli.main import app
 from tests.tenants.support import tenant_token
-from tests.tenants.test_cli import platform  # noqa: F401 (a fixture)
+from tests.tenants.test_cli import create, platform  # noqa: F401 (platform is a fixture)
 
 runner = CliRunner()
 
@@ -65,3 +65,30 @@ def test_version() -> None:
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output == f"tenantctl {version('tenantctl')}\n"
+
+
+def test_flags_sync_asks_before_marking_most_of_the_catalogue_absent(cli_env, platform, tmp_path) -> None:  # noqa: F811
+    import json
+
+    empty = tmp_path / "empty.env"
+    empty.write_text("# nothing here\n")
+    before = json.loads(runner.invoke(app, ["flags", "list", "--json"]).stdout)
+    kept = runner.invoke(app, ["flags", "sync", str(empty)], input="n\n")
+    assert kept.exit_code == 1 and "would mark" in kept.output and "nothing changed" in kept.output
+    assert json.loads(runner.invoke(app, ["flags", "list", "--json"]).stdout) == before
+    done = runner.invoke(app, ["flags", "sync", str(empty), "--yes"])
+    assert done.exit_code == 0 and f"{len(before)} absent" in done.output
+
+
+def test_a_catalogue_larger_than_sqlite_bound_parameters_syncs(cli_env, platform, tmp_path) -> None:  # noqa: F811
+    import json
+
+    assert create(1).exit_code == 0  # a tenant whose flags follow
+    big = tmp_path / "big.env"
+    # one VALUES row per (plan, feature, active or not), 7 parameters each: 84,000, past SQLite's 32,766 in one statement
+    big.write_text("".join(f"FEATURE{n:05d}_ENABLED=true\n" for n in range(6_000)))
+    synced = runner.invoke(app, ["flags", "sync", str(big), "--yes"])
+    assert synced.exit_code == 0, synced.output
+    assert " ".join(synced.output.split()).endswith("6000 added, 0 changed, 3 absent, 0 unchanged")
+    flags = json.loads(runner.invoke(app, ["tenant", "features", "Shop 1", "--json"]).stdout)
+    assert sum(f["key"].startswith("feature") and f["value"] is True for f in flags) == 6_000
