@@ -30,10 +30,13 @@ def describe_change(before, after) -> str:
 def list_(
     bot: Optional[str] = typer.Option(None, "--bot", help="Only entries about this bot (id, @username or name)."),
     since: Optional[str] = typer.Option(None, "--since", help="Only entries at or after this date/time (UTC)."),
-    limit: int = typer.Option(200, "--limit", min=1, max=10000),
-    as_json: bool = typer.Option(False, "--json"),
+    limit: int = typer.Option(200, "--limit", min=1, max=10000, help="At most this many entries, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Newest entries first."""
+    """Newest entries first.
+
+    Example: `tenantctl audit list --bot @sever_vpn_bot --since 2026-11-01`.
+    """
     from rich.table import Table
 
     from tenantctl.audit.schemas import entry_as_dict

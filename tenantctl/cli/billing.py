@@ -17,7 +17,10 @@ def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable ou
          min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges younger than this many seconds to a running "
                                                                        "`bot run`, which may be recording them now (e.g. 120).")) -> None:
     """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides;
-    then reconcile the master bot's Stars with Telegram (when MASTER_BOT_TOKEN is set)."""
+    then reconcile the master bot's Stars with Telegram (when MASTER_BOT_TOKEN is set).
+
+    Example: `tenantctl billing tick --min-age 120` (from cron every 5 minutes).
+    """
     from tenantctl.billing.service import billing_tick
     from tenantctl.core.db import run_in_transaction, utcnow
     from tenantctl.core.errors import ConfigError
@@ -137,7 +140,10 @@ def reconcile_(as_json: bool = typer.Option(False, "--json", help="Machine-reada
                min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges younger than this many seconds to a running "
                                                                        "`bot run`, which may be recording them now (e.g. 120).")) -> None:
     """Compare the master bot's Star transactions (every page of getStarTransactions) with the payment inbox: record charges never
-    received, apply or refund every open payment, make the refunds due, confirm refunds Telegram made. Prints each fix."""
+    received, apply or refund every open payment, make the refunds due, confirm refunds Telegram made. Prints each fix.
+
+    Example: `tenantctl billing reconcile --json`.
+    """
     with working("reading the Star transactions and settling open payments"):
         reconciled = run_app(lambda app_: _reconcile(app_, min_age))
     if as_json:
@@ -151,7 +157,10 @@ def refunds(
     status: Optional[str] = typer.Option(None, "--status", help="Only refunds in this status: pending, done or failed."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """List the refunds: Stars go back through Telegram (retried with backoff), card payments by hand."""
+    """List the refunds: Stars go back through Telegram (retried with backoff), card payments by hand.
+
+    Example: `tenantctl billing refunds --status pending`.
+    """
     from tenantctl.billing.models import REFUND_STATUSES
     from tenantctl.billing.refunds import list_refunds
     from tenantctl.billing.schemas import refund_as_dict
@@ -176,7 +185,10 @@ def refunds(
 @app.command("verify")
 def verify(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Check the money invariants: every succeeded payment has its effect, none counted twice, every refund recorded, activation
-    payments add up to the fees of the tenants they activated. Exits 1 on any discrepancy."""
+    payments add up to the fees of the tenants they activated. Exits 1 on any discrepancy.
+
+    Example: `tenantctl billing verify --json`.
+    """
     from tenantctl.stats.money import verify_money
 
     issues = run_tx(lambda session, app_: verify_money(session, stars_rate_kopeks=app_.settings.stars_rate_kopeks))

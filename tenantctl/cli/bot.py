@@ -28,7 +28,10 @@ def run(
     listen: str = typer.Option("127.0.0.1:8080", "--listen", help="HOST:PORT the webhook server listens on."),
     public_url: str = typer.Option("", "--public-url", help="The HTTPS base URL Telegram posts to (webhook mode)."),
 ) -> None:
-    """Run the master bot and every active tenant bot until SIGINT/SIGTERM."""
+    """Run the master bot and every active tenant bot until SIGINT/SIGTERM.
+
+    Example: `tenantctl bot run --webhook --listen 127.0.0.1:8080 --public-url https://bots.example.com`.
+    """
     config = None
     if webhook:
         if not public_url.startswith(("https://", "http://")):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tenantctl.cli.common import actor, console, fail, line, or_fail, run_app, run_tx, working
+from tenantctl.cli.common import actor, console, fail, line, or_fail, print_json, run_app, run_tx, working
 
 app = typer.Typer(help="Database schema (Alembic migrations) and encryption keys.", no_args_is_help=True)
 
@@ -25,7 +25,10 @@ def _migrate(action: str, revision: str) -> None:
 
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
-    """Migrate the schema up to REVISION (default: head)."""
+    """Migrate the schema up to REVISION (default: head).
+
+    Example: `tenantctl db upgrade`.
+    """
     _migrate("upgrade", revision)
 
 
@@ -44,8 +47,8 @@ def downgrade(
 
 
 @app.command()
-def current() -> None:
-    """Show the schema revision of the database and the newest one available."""
+def current(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Show where the data is, its schema revision and the newest one available. Example: `tenantctl db current --json`."""
     from tenantctl.core import migrate
     from tenantctl.core.db import mask_url
 
@@ -55,6 +58,9 @@ def current() -> None:
     at, head = run_app(work, check_schema=False)
     from tenantctl.core.settings import Settings
 
+    if as_json:
+        print_json({"database": mask_url(Settings.load().database_url), "revision": at, "head": head, "up_to_date": at == head})
+        return
     state = "up to date" if at == head else "behind: run `tenantctl db upgrade`"
     console.print(line(f"{mask_url(Settings.load().database_url)}: at ", (at or "base", "bold"), f", head {head} ({state})"),
                   highlight=False)
@@ -62,7 +68,10 @@ def current() -> None:
 
 @app.command()
 def keygen() -> None:
-    """Print a new TENANTCTL_SECRET_KEY (store it safely; losing it loses the bot tokens)."""
+    """Print a new TENANTCTL_SECRET_KEY (store it safely; losing it loses the bot tokens).
+
+    Example: `tenantctl db keygen > /etc/tenantctl/secret.key`.
+    """
     from tenantctl.core.crypto import SecretBox
 
     typer.echo(SecretBox.generate_key())
@@ -72,7 +81,10 @@ def keygen() -> None:
 def rotate_key(
     new_key_file: Path = typer.Option(..., "--new-key-file", help="A file holding the new key (`tenantctl db keygen > FILE`)."),
 ) -> None:
-    """Re-encrypt every secret under a new key, in one transaction (stop `tenantctl bot run` first)."""
+    """Re-encrypt every secret under a new key, in one transaction (stop `tenantctl bot run` first).
+
+    Example: `tenantctl db keygen > new.key && tenantctl db rotate-key --new-key-file new.key`.
+    """
     from tenantctl.core.crypto import SecretBox
     from tenantctl.onboarding.keys import rotate_secret_key
 

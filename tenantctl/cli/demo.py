@@ -22,9 +22,12 @@ tenantctl audit list"""
 def demo(
     env: Optional[str] = typer.Option(None, "--env", help="The .env.example the master is built from."),
     reset: bool = typer.Option(False, "--reset", help="Delete every bot and its data first (SQLite only)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Build a demo: catalogue, plans, a master and three tenants with users, payments and 90 days of traffic."""
+    """Build a demo: catalogue, plans, a master and three tenants with users, payments and 90 days of traffic.
+
+    Example: `tenantctl demo --reset`.
+    """
     from tenantctl.core.db import utcnow
     from tenantctl.core.errors import Invalid
     from tenantctl.core.money import format_money

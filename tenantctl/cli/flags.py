@@ -44,7 +44,10 @@ def extract(
     as_json: bool = typer.Option(False, "--json", help="Print the catalogue as JSON (shape in the README)."),
     strict: bool = typer.Option(False, "--strict", help="Exit non-zero if the file has any warning."),
 ) -> None:
-    """Parse .env.example into features, grouped by category. Touches no database."""
+    """Parse .env.example into features, grouped by category. Touches no database.
+
+    Example: `tenantctl flags extract /srv/bot/.env.example --json`.
+    """
     from rich.table import Table
 
     source, catalogue = _extract(path, strict)
@@ -112,9 +115,12 @@ def sync(
 @app.command("list")
 def list_(
     category: Optional[str] = typer.Option(None, help="Only this category."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """The catalogue stored in the database."""
+    """The catalogue stored in the database.
+
+    Example: `tenantctl flags list --category payment_gateways`.
+    """
     from rich.table import Table
 
     from tenantctl.flags.schemas import feature_as_dict
@@ -141,8 +147,11 @@ def list_(
 
 
 @app.command()
-def show(key: str = typer.Argument(..., help="Feature key, e.g. yookassa."), as_json: bool = typer.Option(False, "--json")) -> None:
-    """One stored feature: its defaults, config template and secret keys."""
+def show(key: str = typer.Argument(..., help="Feature key, e.g. yookassa."), as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """One stored feature: its defaults, config template and secret keys.
+
+    Example: `tenantctl flags show yookassa`.
+    """
     from tenantctl.flags.schemas import feature_as_dict
     from tenantctl.flags.service import get_feature
 

@@ -15,9 +15,12 @@ OFFLINE_NOTE = "getMe skipped (--offline): the token's format was checked, not w
 def init(
     env: str = typer.Option(".env", "--env", help="The operator's .env to import as the master's configuration."),
     offline: bool = typer.Option(False, "--offline", help="Skip the getMe check against TELEGRAM_API_SERVER."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Register the master bot (MASTER_BOT_TOKEN, else BOT_TOKEN in the .env) and import the .env; again: update and diff."""
+    """Register the master bot (MASTER_BOT_TOKEN, else BOT_TOKEN in the .env) and import the .env; again: update and diff.
+
+    Example: `tenantctl master init --env /srv/bot/.env`.
+    """
     from tenantctl.tenants.master import master_token_from, register_master
     from tenantctl.tenants.telegram import get_me, validate_token_format
 

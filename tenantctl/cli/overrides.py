@@ -12,9 +12,12 @@ from tenantctl.cli.common import actor, console, fail, line, parse_config_option
 
 def features(
     bot: str = typer.Argument(..., help="Bot id, @username or name."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Every feature of a tenant with each layer: plan_value, override_value, effective value and source."""
+    """Every feature of a tenant with each layer: plan_value, override_value, effective value and source.
+
+    Example: `tenantctl tenant features @sever_vpn_bot --json`.
+    """
     from rich.table import Table
 
     from tenantctl.plans.effective import explain_bot_flags
@@ -55,7 +58,10 @@ def override(
     expires: Optional[str] = typer.Option(None, "--expires", help="When the override stops applying: a date or ISO time, UTC unless it gives an offset (+03:30)."),
     reason: str = typer.Option(..., "--reason", help="Why; kept in the audit log."),
 ) -> None:
-    """Set or clear a master override of one feature for one tenant; it survives plan syncs and changes."""
+    """Set or clear a master override of one feature for one tenant; it survives plan syncs and changes.
+
+    Example: `tenantctl tenant override @sever_vpn_bot yookassa --on --expires 2027-01-01 --reason 'trial of the gateway'`.
+    """
     from tenantctl.tenants.lookup import resolve_bot
     from tenantctl.tenants.overrides import set_override
 

@@ -9,6 +9,9 @@ import typer
 
 from tenantctl.cli.common import actor, console, fail, line, or_fail, parse_config_options, print_json, run_tx
 
+PLAN_ARG = typer.Argument(..., help="The plan's name, e.g. growth.")
+FEATURE_ARG = typer.Argument(..., help="The feature's key (see `tenantctl flags list`).")
+
 app = typer.Typer(help="Tenant subscription plans (starter / growth / enterprise) and their feature grants.", no_args_is_help=True)
 
 
@@ -39,7 +42,10 @@ def seed(
     reset: bool = typer.Option(False, "--reset", help="Put existing seed plans back to the file's values and grants."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Create the default plans; plans whose grants were never edited get the file's features that reached the catalogue since."""
+    """Create the default plans; plans whose grants were never edited get the file's features that reached the catalogue since.
+
+    Example: `tenantctl plans seed`.
+    """
     from tenantctl.plans.service import load_plan_seed, seed_plans
 
     plans = or_fail(lambda: load_plan_seed(path) if path else load_plan_seed())
@@ -65,8 +71,11 @@ def seed(
 
 
 @app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Every plan, archived ones included."""
+def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Every plan, archived ones included.
+
+    Example: `tenantctl plans list --json`.
+    """
     from rich.table import Table
 
     from tenantctl.plans.schemas import plan_as_dict
@@ -91,8 +100,11 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command()
-def show(plan: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """One plan with its grants."""
+def show(plan: str = PLAN_ARG, as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """One plan with its grants.
+
+    Example: `tenantctl plans show growth`.
+    """
     from tenantctl.core.money import format_money
     from tenantctl.plans.schemas import plan_as_dict
     from tenantctl.plans.service import get_plan, grants_matrix
@@ -120,15 +132,18 @@ def show(plan: str, as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def create(
-    name: str,
-    display_name: Optional[str] = typer.Option(None, "--display-name"),
+    name: str = typer.Argument(..., help="The plan's name (lower case, unique), e.g. pro."),
+    display_name: Optional[str] = typer.Option(None, "--display-name", help="The name tenants see (default: NAME)."),
     price: str = typer.Option(..., "--price", help="Monthly price: 5000, 5000.00 or 5000 RUB."),
-    activation_fee: str = typer.Option("0", "--activation-fee"),
-    description: Optional[str] = typer.Option(None),
+    activation_fee: str = typer.Option("0", "--activation-fee", help="One-off fee to activate a tenant: 3000, 3000.00 or 3000 RUB."),
+    description: Optional[str] = typer.Option(None, help="A line describing the plan."),
     all_features: bool = typer.Option(False, "--all-features", help="Grant every catalogue feature, now and later."),
-    sort_order: int = typer.Option(0, "--sort-order"),
+    sort_order: int = typer.Option(0, "--sort-order", help="Position in lists (lowest first)."),
 ) -> None:
-    """Create a plan."""
+    """Create a plan.
+
+    Example: `tenantctl plans create pro --price 9000 --activation-fee 3000`.
+    """
     from tenantctl.plans.service import create_plan
 
     fields = {"monthly_price_kopeks": _money(price), "activation_fee_kopeks": _money(activation_fee),
@@ -144,16 +159,17 @@ def create(
 
 @app.command()
 def edit(
-    plan: str,
-    display_name: Optional[str] = typer.Option(None, "--display-name"),
-    price: Optional[str] = typer.Option(None, "--price"),
-    activation_fee: Optional[str] = typer.Option(None, "--activation-fee"),
+    plan: str = PLAN_ARG,
+    display_name: Optional[str] = typer.Option(None, "--display-name", help="The name tenants see (default: NAME)."),
+    price: Optional[str] = typer.Option(None, "--price", help="Monthly price: 5000, 5000.00 or 5000 RUB."),
+    activation_fee: Optional[str] = typer.Option(None, "--activation-fee", help="One-off activation fee, as --price."),
     revenue_share: Optional[int] = typer.Option(None, "--revenue-share", min=0, max=100,
                                                 help="The platform's commission on the tenants' income, in percent."),
-    description: Optional[str] = typer.Option(None),
-    all_features: Optional[bool] = typer.Option(None, "--all-features/--listed-features"),
-    sort_order: Optional[int] = typer.Option(None, "--sort-order"),
-    active: Optional[bool] = typer.Option(None, "--active/--archived"),
+    description: Optional[str] = typer.Option(None, help="A line describing the plan."),
+    all_features: Optional[bool] = typer.Option(None, "--all-features/--listed-features",
+                                                help="Grant every catalogue feature, or only the listed grants."),
+    sort_order: Optional[int] = typer.Option(None, "--sort-order", help="Position in lists (lowest first)."),
+    active: Optional[bool] = typer.Option(None, "--active/--archived", help="Open to new tenants, or archived."),
 ) -> None:
     """Change a plan; its tenants follow.
 
@@ -182,8 +198,11 @@ def edit(
 
 
 @app.command()
-def archive(plan: str) -> None:
-    """Hide a plan from new registrations; tenants on it keep it."""
+def archive(plan: str = PLAN_ARG) -> None:
+    """Hide a plan from new registrations; tenants on it keep it.
+
+    Example: `tenantctl plans archive pro`.
+    """
     from tenantctl.plans.service import archive_plan
 
     async def work(session, _app):
@@ -194,14 +213,17 @@ def archive(plan: str) -> None:
 
 @app.command()
 def grant(
-    plan: str,
-    feature: str,
+    plan: str = PLAN_ARG,
+    feature: str = FEATURE_ARG,
     value: Optional[str] = typer.Option(None, "--value", help="For a mode feature: one of its allowed values."),
     off: bool = typer.Option(False, "--off", help="Deny the feature explicitly (even where the default is on)."),
     config: Optional[str] = typer.Option(None, "--config", help="Config override as a JSON object."),
     set_: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
 ) -> None:
-    """Grant a feature on a plan (with a mode value or a config override); every tenant on it follows."""
+    """Grant a feature on a plan (with a mode value or a config override); every tenant on it follows.
+
+    Example: `tenantctl plans grant growth support_tickets --value both`.
+    """
     from tenantctl.plans.service import set_grant
 
     overrides = parse_config_options(config, set_)
@@ -215,8 +237,11 @@ def grant(
 
 
 @app.command()
-def revoke(plan: str, feature: str) -> None:
-    """Remove a grant: the feature falls back to the catalogue default on that plan."""
+def revoke(plan: str = PLAN_ARG, feature: str = FEATURE_ARG) -> None:
+    """Remove a grant: the feature falls back to the catalogue default on that plan.
+
+    Example: `tenantctl plans revoke growth yookassa`.
+    """
     from tenantctl.plans.service import revoke_grant
 
     async def work(session, _app):
@@ -227,8 +252,11 @@ def revoke(plan: str, feature: str) -> None:
 
 
 @app.command()
-def grants(plan: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
-    """The features-by-plans matrix."""
+def grants(plan: Optional[str] = typer.Argument(None, help="One plan (default: every plan)."), as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """The features-by-plans matrix.
+
+    Example: `tenantctl plans grants growth`.
+    """
     from rich.table import Table
 
     from tenantctl.plans.service import grants_matrix

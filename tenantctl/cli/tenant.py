@@ -46,9 +46,12 @@ def create(
     support: Optional[str] = typer.Option(None, "--support", help="Support @username."),
     offline: bool = typer.Option(False, "--offline", help="Skip the getMe check (the format is still checked)."),
     share: list[str] = typer.Option([], "--share", help="Copy this secret-looking master key too (repeatable)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Create a tenant bot in one transaction: bot, owner, subscription, cloned config, features, API token."""
+    """Create a tenant bot in one transaction: bot, owner, subscription, cloned config, features, API token.
+
+    Example: `tenantctl tenant create --name 'Sever VPN' --token 123456:ABC... --owner 111222333 --plan growth`.
+    """
     from tenantctl.onboarding.service import create_tenant
     from tenantctl.tenants.telegram import get_me, validate_token_format
 
@@ -84,9 +87,12 @@ def create(
 def list_(
     status: Optional[str] = typer.Option(None, "--status", help="Only bots in this status."),
     plan: Optional[str] = typer.Option(None, "--plan", help="Only tenants on this plan."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Every tenant with its status, plan, end date and user count."""
+    """Every tenant with its status, plan, end date and user count.
+
+    Example: `tenantctl tenant list --status active --json`.
+    """
     from rich.table import Table
 
     from tenantctl.stats.service import list_tenants
@@ -111,8 +117,11 @@ def list_(
 
 
 @app.command()
-def show(bot: str = BOT_ARG, as_json: bool = typer.Option(False, "--json")) -> None:
-    """One tenant: bot, subscription, admins, API tokens, configuration and payments."""
+def show(bot: str = BOT_ARG, as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """One tenant: bot, subscription, admins, API tokens, configuration and payments.
+
+    Example: `tenantctl tenant show @sever_vpn_bot`.
+    """
     from tenantctl.core.money import format_money
     from tenantctl.stats.service import tenant_details
 
@@ -139,7 +148,10 @@ def show(bot: str = BOT_ARG, as_json: bool = typer.Option(False, "--json")) -> N
 
 @app.command("set-plan")
 def set_plan(bot: str = BOT_ARG, plan: str = typer.Argument(..., help="The new plan.")) -> None:
-    """Move a tenant to another plan; its features follow in the same transaction."""
+    """Move a tenant to another plan; its features follow in the same transaction.
+
+    Example: `tenantctl tenant set-plan @sever_vpn_bot enterprise`.
+    """
     from tenantctl.plans.service import change_tenant_plan
 
     from tenantctl.plans.models import TenantSubscriptionPlan
@@ -166,19 +178,28 @@ def _lifecycle(bot: str, action: str) -> None:
 
 @app.command()
 def suspend(bot: str = BOT_ARG) -> None:
-    """Stop an active tenant bot."""
+    """Stop an active tenant bot.
+
+    Example: `tenantctl tenant suspend @sever_vpn_bot`.
+    """
     _lifecycle(bot, "suspend")
 
 
 @app.command()
 def resume(bot: str = BOT_ARG) -> None:
-    """Bring a suspended or cancelled tenant back (its paid period must still run)."""
+    """Bring a suspended or cancelled tenant back (its paid period must still run).
+
+    Example: `tenantctl tenant resume @sever_vpn_bot`.
+    """
     _lifecycle(bot, "resume")
 
 
 @app.command()
 def cancel(bot: str = BOT_ARG) -> None:
-    """Cancel a tenant: the bot stops and every feature turns off."""
+    """Cancel a tenant: the bot stops and every feature turns off.
+
+    Example: `tenantctl tenant cancel @sever_vpn_bot`.
+    """
     _lifecycle(bot, "cancel")
 
 
@@ -187,9 +208,12 @@ def admins(
     bot: str = BOT_ARG,
     action: str = typer.Argument("list", help="add | remove | list"),
     user_id: Optional[int] = typer.Argument(None, help="Telegram user id (add, remove)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """A tenant's admins: add, remove (never the owner) or list."""
+    """A tenant's admins: add, remove (never the owner) or list.
+
+    Example: `tenantctl tenant admins @sever_vpn_bot add 444555666`.
+    """
     from tenantctl.tenants import admins as service
     from tenantctl.tenants.schemas import admin_as_dict
 
@@ -219,9 +243,12 @@ def token(
     bot: str = BOT_ARG,
     action: str = typer.Argument("list", help="issue | list | revoke"),
     prefix: Optional[str] = typer.Argument(None, help="The token's prefix (revoke)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """A tenant's API tokens: issue one (shown once), list them, or revoke one by prefix."""
+    """A tenant's API tokens: issue one (shown once), list them, or revoke one by prefix.
+
+    Example: `tenantctl tenant token @sever_vpn_bot issue`.
+    """
     from tenantctl.tenants import tokens as service
     from tenantctl.tenants.schemas import token_as_dict
 
@@ -260,9 +287,12 @@ def clone_config(
     bot: str = BOT_ARG,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be copied, excluded and kept."),
     share: list[str] = typer.Option([], "--share", help="Copy this secret-looking master key too (repeatable)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Copy the master's configuration to a tenant again (a snapshot; tenant-edited keys are kept)."""
+    """Copy the master's configuration to a tenant again (a snapshot; tenant-edited keys are kept).
+
+    Example: `tenantctl tenant clone-config @sever_vpn_bot --dry-run`.
+    """
     from tenantctl.tenants.config import clone_master_config_to_tenant
 
     async def call(session, found, _app):
