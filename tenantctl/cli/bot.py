@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Run the Telegram bots.", no_args_is_help=True)
 
 
-def _listen(value: str) -> tuple[str, int]:
+def listen_address(value: str) -> tuple[str, int]:
+    """HOST:PORT as (host, port); one line and exit 2 otherwise."""
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        fail(f"--listen {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+        fail(f"--listen {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)", code=2)
     return host, int(port)
 
 
@@ -36,7 +37,7 @@ def run(
     if webhook:
         if not public_url.startswith(("https://", "http://")):
             fail("--webhook needs --public-url, e.g. https://bots.example.com")
-        host, port = _listen(listen)
+        host, port = listen_address(listen)
         config = (public_url.rstrip("/"), host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the SQLite default migrates itself quietly

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantctl.cli import audit, billing, bot, cards, db, demo, flags, master, plans, tenant
+from tenantctl.cli import api, audit, billing, bot, cards, db, demo, flags, master, plans, tenant
 
 app = typer.Typer(
     name="tenantctl",
@@ -39,6 +39,7 @@ app.add_typer(master.app, name="master")
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(billing.app, name="billing")
 app.add_typer(cards.app, name="cards")
+app.add_typer(api.app, name="api")
 app.command("demo")(demo.demo)
 
 

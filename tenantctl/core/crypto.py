@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from tenantctl.core.errors import ConfigError
 
 API_TOKEN_PREFIX = "tc_"
+API_TOKEN_PREFIX_LENGTH = len(API_TOKEN_PREFIX) + 8  # the prefix and 4 random bytes in hex: the stored lookup key
 
 
 def sha256_hex(value: str) -> str:
@@ -28,7 +29,7 @@ def constant_time_equal(a: str, b: str) -> bool:
 
 def new_api_token() -> tuple[str, str, str]:
     """A fresh API token as (plaintext, prefix, sha256 hash)."""
-    prefix = API_TOKEN_PREFIX + secrets.token_hex(4)
+    prefix = API_TOKEN_PREFIX + secrets.token_hex(4)  # API_TOKEN_PREFIX_LENGTH characters
     plaintext = f"{prefix}_{secrets.token_urlsafe(32)}"
     return plaintext, prefix, sha256_hex(plaintext)
 

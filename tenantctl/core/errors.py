@@ -29,6 +29,10 @@ class ConfigError(TenantctlError):
     """Settings or the database connection are unusable."""
 
 
+class Unauthorized(TenantctlError):
+    """No credentials, or unknown or revoked ones."""
+
+
 class Forbidden(TenantctlError):
     """The actor may not do this (a permission check failed). Its code is always "forbidden"."""
 

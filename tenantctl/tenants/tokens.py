@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.core.crypto import new_api_token
+from tenantctl.core.crypto import API_TOKEN_PREFIX_LENGTH, constant_time_equal, new_api_token, sha256_hex
 from tenantctl.core.db import utcnow
-from tenantctl.core.errors import Conflict, NotFound
-from tenantctl.tenants.models import ApiToken
+from tenantctl.core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from tenantctl.tenants.models import ApiToken, Bot
 
 
 async def issue_api_token(session: AsyncSession, *, bot_id: int, actor: str) -> tuple[str, ApiToken]:
@@ -27,6 +27,28 @@ async def issue_api_token(session: AsyncSession, *, bot_id: int, actor: str) -> 
 async def list_api_tokens(session: AsyncSession, *, bot_id: int) -> list[ApiToken]:
     """A tenant's API tokens, oldest first, revoked ones included."""
     return list((await session.scalars(select(ApiToken).where(ApiToken.bot_id == bot_id).order_by(ApiToken.id))).all())
+
+
+LAST_USED_PRECISION = timedelta(minutes=1)  # last_used_at is written at most this often per token
+
+
+async def authenticate(session: AsyncSession, *, token: str, now: datetime | None = None) -> tuple[ApiToken, Bot]:
+    """The API token's row and its tenant: looked up by prefix, compared by SHA-256 in constant time.
+
+    Unauthorized for an unknown or revoked token (the same answer for both); Forbidden when the tenant is
+    suspended or cancelled. An expired tenant is let in: its flags are all off.
+    """
+    now = now or utcnow()
+    row = await session.scalar(select(ApiToken).where(ApiToken.prefix == token[:API_TOKEN_PREFIX_LENGTH]))
+    if row is None or row.revoked_at is not None or not constant_time_equal(row.token_hash, sha256_hex(token)):
+        raise Unauthorized("unknown or revoked API token")
+    bot = await session.get(Bot, row.bot_id)
+    if bot.status in ("suspended", "cancelled"):
+        raise Forbidden(f"tenant {bot.id} is {bot.status}")
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+        row.last_used_at = now
+        await session.flush()
+    return row, bot
 
 
 async def revoke_api_token(session: AsyncSession, *, bot_id: int, prefix: str, actor: str, now: datetime | None = None) -> ApiToken:
