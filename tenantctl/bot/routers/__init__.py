@@ -6,6 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aiogram import Router
+from aiogram.filters import Filter
+from aiogram.types import User
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantctl.core.app import App
+from tenantctl.core.errors import Forbidden
+from tenantctl.tenants.permissions import Permission, require
 
 
 class Routes:
@@ -46,6 +53,24 @@ class Routes:
             for kind in {kind for kind, _, _ in self._entries}:
                 getattr(router, kind).filter(*self.filters)
         return router
+
+
+class HasPermission(Filter):
+    """Passes for whoever holds `permission` on the platform (the master admins' permissions); anyone else's update
+    goes on to the next router, as if this one did not exist. The services check again."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    async def __call__(self, event: Any, session: AsyncSession, app: App, event_from_user: User | None = None) -> bool:
+        if event_from_user is None:
+            return False
+        try:
+            await require(session, master_admins=app.settings.master_admin_ids, actor_telegram_id=event_from_user.id,
+                          bot_id=None, permission=self.permission)
+        except Forbidden:
+            return False
+        return True
 
 
 def payload_id(payload: str, prefix: str) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, Filter
+from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import EditMessageText, SendMessage, SendPhoto
 from aiogram.types import CallbackQuery, Message, User
@@ -34,7 +34,7 @@ from tenantctl.billing.refunds import run_refunds
 from tenantctl.billing.service import record_payment
 from tenantctl.bot.locales import error_text, t
 from tenantctl.bot.outbox import Outbox
-from tenantctl.bot.routers import Routes
+from tenantctl.bot.routers import HasPermission, Routes
 from tenantctl.bot.routers import admin_panel_views as views
 from tenantctl.bot.routers.admin_panel_views import (
     Act,
@@ -53,7 +53,7 @@ from tenantctl.bot.routers.admin_panel_views import (
 )
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
-from tenantctl.core.errors import Conflict, Forbidden, Invalid, NotFound, TenantctlError
+from tenantctl.core.errors import Conflict, Invalid, NotFound, TenantctlError
 from tenantctl.core.money import format_money, normalize_digits, parse_rubles
 from tenantctl.flags.catalogue import coerce_value
 from tenantctl.flags.gate import FeatureGate
@@ -74,21 +74,7 @@ MAX_MONTHS = 120
 CAPTION_LIMIT = 1024
 
 
-class PanelAccess(Filter):
-    """Passes for whoever may use the panel (the master admins); anyone else's update goes on to the next router."""
-
-    async def __call__(self, event: Any, session: AsyncSession, app: App, event_from_user: User | None = None) -> bool:
-        if event_from_user is None:
-            return False
-        try:
-            await require(session, master_admins=app.settings.master_admin_ids, actor_telegram_id=event_from_user.id,
-                          bot_id=None, permission=Permission.MANAGE_TENANTS)
-        except Forbidden:
-            return False
-        return True
-
-
-router = Routes("admin_panel", PanelAccess())
+router = Routes("admin_panel", HasPermission(Permission.MANAGE_TENANTS))
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The master admins' review of card receipts on the master bot: Approve, or Reject with a reason.
 
-The access check is declared on the router (`MayReviewPayments`, which asks
+The access check is declared on the router (`HasPermission`, which asks
 `tenants.permissions.require`); anyone else's press falls through to the answer any unknown
 button gets. The services (`onboarding.payments.receive_card_approval`, `onboarding.service.reject_payment`)
 check the permission again. An approval is money arriving: it goes through the payment inbox like Stars.
@@ -13,42 +13,27 @@ from typing import Any
 
 from aiogram import Bot as Client
 from aiogram import F
-from aiogram.filters import Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendMessage
-from aiogram.types import CallbackQuery, Message, User
+from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.bot.keyboards import ReviewAction, ReviewButton
 from tenantctl.bot.locales import error_text, pick_language, t
 from tenantctl.bot.outbox import Outbox
-from tenantctl.bot.routers import Routes, payload_id
+from tenantctl.bot.routers import HasPermission, Routes, payload_id
 from tenantctl.bot.routers.payments import settle_and_tell
 from tenantctl.core.app import App
-from tenantctl.core.errors import Forbidden, TenantctlError
+from tenantctl.core.errors import TenantctlError
 from tenantctl.onboarding import service as reg
 from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.onboarding.payments import receive_card_approval
-from tenantctl.tenants.permissions import Permission, require
+from tenantctl.tenants.permissions import Permission
 
 REJECTING = "rejecting_payment"  # FSM data: the payment whose reject reason this admin is asked for
 
 
-class MayReviewPayments(Filter):
-    """Passes for whoever may review platform payments (the master admins)."""
-
-    async def __call__(self, event: Any, session: AsyncSession, app: App, event_from_user: User | None = None) -> bool:
-        if event_from_user is None:
-            return False
-        try:
-            await require(session, master_admins=app.settings.master_admin_ids, actor_telegram_id=event_from_user.id,
-                          bot_id=None, permission=Permission.REVIEW_PLATFORM_PAYMENTS)
-        except Forbidden:
-            return False
-        return True
-
-
-router = Routes("master_admin", MayReviewPayments())
+router = Routes("master_admin", HasPermission(Permission.REVIEW_PLATFORM_PAYMENTS))
 
 
 async def _writing_reason(message: Message, state: FSMContext) -> dict[str, int] | bool:
