@@ -1,14 +1,14 @@
 """Every user-facing string of the bot, in ru, en and fa. Messages are plain text (no parse mode).
 
 The registration, renewal and greeting texts are here; each larger area keeps its own module of
-texts in this package (`dashboard`, `admin_panel`), merged into MESSAGES once, a key defined once.
+texts in this package (`admin_panel`), merged into MESSAGES once, a key defined once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tenantctl.bot.locales import admin_panel, dashboard
+from tenantctl.bot.locales import admin_panel
 from tenantctl.tenants.rules import LANGUAGES
 
 FALLBACK_LANGUAGE = "en"  # the interface language for a person whose language is unknown (not a bot's default)
@@ -321,7 +321,7 @@ def _merge(*areas: dict[str, dict[str, str]]) -> None:
         MESSAGES.update(area)
 
 
-_merge(dashboard.MESSAGES, admin_panel.MESSAGES)
+_merge(admin_panel.MESSAGES)
 
 
 def pick_language(stored: str | None, telegram_code: str | None) -> str:
