@@ -3,6 +3,9 @@
 Middlewares, outermost first: project errors become HTTP statuses; the token is authenticated (and
 rate-limited) in a short unit of work; each handler reads in a unit of work of its own. Tokens are
 never logged: there is no access log, and errors name no token.
+
+OFREP answers come from `FlagCache`, which a `flags.live.FlagWatcher` empties for the bots whose flags
+change (LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs while the application does.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +24,7 @@ from tenantctl.api.ofrep import evaluations
 from tenantctl.api.openapi import OPENAPI
 from tenantctl.core.app import App
 from tenantctl.core.errors import Forbidden, Invalid, NotFound, TenantctlError, Unauthorized
+from tenantctl.flags.live import FlagWatcher
 from tenantctl.plans.effective import explain_bot_flags
 from tenantctl.stats.platform import tenant_summary
 from tenantctl.tenants.schemas import tenant_as_dict
@@ -31,6 +35,7 @@ MAX_BODY = 16 * 1024  # bytes: an evaluation context is small
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 APP_KEY = web.AppKey("tenantctl", App)
 LIMITER_KEY = web.AppKey("limiter", "RateLimiter")
+CACHE_KEY = web.AppKey("flag_cache", "FlagCache")
 
 
 @dataclass
@@ -51,6 +56,49 @@ class RateLimiter:
             return (1 - tokens) / self.rate
         self.buckets[key] = (tokens - 1, now)
         return 0.0
+
+
+@dataclass(frozen=True)
+class TenantFlags:
+    """One tenant's OFREP answers: by key, and the bulk body with its ETag."""
+
+    by_key: dict[str, dict[str, Any]]
+    bulk: bytes
+    etag: str
+
+
+class FlagCache:
+    """Each tenant's OFREP answers, read once and kept until the flag watcher says its flags changed."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._tenants: dict[int, TenantFlags] = {}
+        self._generation = 0  # bumped by every refresh: an answer read across a change is not kept
+
+    async def refresh(self, bot_ids: Iterable[int] | None = None) -> None:
+        """Forget the answers of `bot_ids` (None: every tenant's)."""
+        self._generation += 1
+        if bot_ids is None:
+            self._tenants.clear()
+        for bot_id in bot_ids or ():
+            self._tenants.pop(bot_id, None)
+
+    async def get(self, bot_id: int) -> TenantFlags:
+        """The tenant's answers, read from the database when not held."""
+        held = self._tenants.get(bot_id)
+        if held is not None:
+            return held
+        generation = self._generation
+        async with self._app.unit_of_work() as session:
+            subscription = await get_subscription(session, bot_id)
+            rows = await explain_bot_flags(session, bot_id=bot_id)
+        by_key = evaluations(rows, active=subscription is not None and subscription.status == "active")
+        bulk = json.dumps({"flags": list(by_key.values())}, separators=(",", ":"), sort_keys=True).encode()
+        etag = '"' + hashlib.sha256(f"{bot_id}:".encode() + bulk).hexdigest()[:32] + '"'
+        flags = TenantFlags(by_key, bulk, etag)
+        if generation == self._generation:
+            self._tenants[bot_id] = flags
+        return flags
 
 
 def _token(request: web.Request) -> str:
@@ -93,11 +141,7 @@ async def tenant_auth(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def _flags(request: web.Request) -> dict[str, dict[str, Any]]:
-    bot_id = request["bot"].id
-    async with request.app[APP_KEY].unit_of_work() as session:
-        subscription = await get_subscription(session, bot_id)
-        rows = await explain_bot_flags(session, bot_id=bot_id)
-    return evaluations(rows, active=subscription is not None and subscription.status == "active")
+    return (await request.app[CACHE_KEY].get(request["bot"].id)).by_key
 
 
 async def _context(request: web.Request, key: str | None = None) -> dict[str, Any] | web.Response:
@@ -135,11 +179,10 @@ async def evaluate_flags(request: web.Request) -> web.Response:
     context = await _context(request)
     if isinstance(context, web.Response):
         return context
-    body = json.dumps({"flags": list((await _flags(request)).values())}, separators=(",", ":"), sort_keys=True)
-    etag = '"' + hashlib.sha256(f"{request['bot'].id}:{body}".encode()).hexdigest()[:32] + '"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        return web.Response(status=304, headers={"ETag": etag})
-    return web.Response(text=body, content_type="application/json", headers={"ETag": etag})
+    flags = await request.app[CACHE_KEY].get(request["bot"].id)
+    if flags.etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers={"ETag": flags.etag})
+    return web.Response(body=flags.bulk, content_type="application/json", headers={"ETag": flags.etag})
 
 
 async def tenant(request: web.Request) -> web.Response:
@@ -173,9 +216,21 @@ async def openapi(_request: web.Request) -> web.Response:
 
 
 def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | None = None) -> None:
-    """Mount the tenant API on an aiohttp application (`api serve`, or the bot's webhook listener)."""
+    """Mount the tenant API on an aiohttp application (`api serve`, or the bot's webhook listener).
+
+    Its flag watcher starts and stops with `webapp`.
+    """
     webapp[APP_KEY] = app
     webapp[LIMITER_KEY] = limiter or RateLimiter()
+    webapp[CACHE_KEY] = FlagCache(app)
+
+    async def watch_flags(_webapp: web.Application) -> AsyncIterator[None]:
+        watcher = FlagWatcher([webapp[CACHE_KEY]], app.settings.database_url)
+        watcher.start()
+        yield
+        await watcher.stop()
+
+    webapp.cleanup_ctx.append(watch_flags)
     webapp.router.add_post("/ofrep/v1/evaluate/flags/{key}", evaluate_flag)
     webapp.router.add_post("/ofrep/v1/evaluate/flags", evaluate_flags)
     webapp.router.add_get("/api/v1/tenant", tenant)

@@ -54,6 +54,7 @@ from tenantctl.core.app import App
 from tenantctl.core.crypto import SecretBox, constant_time_equal
 from tenantctl.core.errors import ConfigError
 from tenantctl.flags.gate import FeatureGate
+from tenantctl.flags.live import FlagWatcher
 from tenantctl.onboarding.payments import reconcile
 from tenantctl.tenants.models import Bot as BotRow
 from tenantctl.tenants.overrides import expire_overrides
@@ -156,7 +157,8 @@ class Runner:
         self._housekept_at = float("-inf")
         self.reconcile_interval = reconcile_interval
         self._reconciled_at = float("-inf")
-        self.gate = FeatureGate(app.sessions, ttl=30.0)
+        self.gate = FeatureGate(app.sessions, ttl=300.0)  # kept fresh by the watcher; the TTL is a backstop
+        self.flag_watcher = FlagWatcher([self.gate], app.settings.database_url)
         self.storage = make_storage(app.settings, app.sessions)
         self.master_dp, self.tenant_dp = build_dispatchers(app, self.storage, self.gate, runner=self)
         self.bots: dict[int, Running] = {}
@@ -172,6 +174,7 @@ class Runner:
         """Start the webhook server (if any), every active bot, and the supervisor."""
         if self.webhook is not None:
             await self._start_web()
+        self.flag_watcher.start()
         await self.sync()
         if not any(r.info.is_master for r in self.bots.values()):
             await self.stop()
@@ -185,6 +188,7 @@ class Runner:
             await asyncio.gather(self._supervisor, return_exceptions=True)
             self._supervisor = None
         await asyncio.gather(*(self._stop_bot(bot_id, shutdown=True) for bot_id in list(self.bots)))
+        await self.flag_watcher.stop()
         if self._web is not None:
             await self._web.cleanup()
             self._web = None
@@ -229,7 +233,9 @@ class Runner:
                 log.error("supervisor round failed: %s", scrub_tokens(f"{type(exc).__name__}: {exc}"))
 
     async def _housekeeping(self) -> None:
-        """Every `housekeeping_interval` s: remove overrides past their expiry and drop their bots' cached flags."""
+        """Every `housekeeping_interval` s: remove overrides past their expiry and drop their bots' cached flags.
+
+        Other processes hear of it through the flag watcher; this one need not wait for it."""
         now = asyncio.get_running_loop().time()
         if now - self._housekept_at < self.housekeeping_interval:
             return

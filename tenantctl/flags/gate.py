@@ -1,8 +1,12 @@
-"""The runtime feature gate bots use: `bot_feature_flags` behind an in-process cache."""
+"""The runtime feature gate bots use: `bot_feature_flags` behind an in-process cache.
+
+`flags.live.FlagWatcher` keeps it fresh: it calls `refresh` when flags change in any process.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -33,6 +37,27 @@ class FeatureGate:
             ).all()
         self._flags[bot_id] = {key: (enabled, value, config) for key, enabled, value, config in rows}
         self._loaded_at[bot_id] = time.monotonic()
+
+    async def refresh(self, bot_ids: Iterable[int] | None = None) -> None:
+        """Read again the loaded bots among `bot_ids` (None: every loaded bot) in one query."""
+        wanted = list(self._flags) if bot_ids is None else [b for b in set(bot_ids) if b in self._flags]
+        if not wanted:
+            return
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(BotFeatureFlag.bot_id, BotFeatureFlag.feature_key, BotFeatureFlag.enabled,
+                           BotFeatureFlag.value, BotFeatureFlag.config)
+                    .where(BotFeatureFlag.bot_id.in_(wanted))
+                )
+            ).all()
+        fresh: dict[int, dict[str, tuple[bool, str | None, dict[str, Any]]]] = {bot_id: {} for bot_id in wanted}
+        for bot_id, key, enabled, value, config in rows:
+            fresh[bot_id][key] = (enabled, value, config)
+        loaded_at = time.monotonic()
+        for bot_id, flags in fresh.items():
+            self._flags[bot_id] = flags
+            self._loaded_at[bot_id] = loaded_at
 
     def invalidate(self, bot_id: int | None = None) -> None:
         """Forget one bot's flags (or all), so the next `load` reads them again."""

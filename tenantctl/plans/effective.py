@@ -12,12 +12,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
-from sqlalchemy import Boolean, Integer, String, and_, bindparam, column, delete, insert, literal, or_, select, update, values
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    column,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.core.db import JSONType, utcnow
-from tenantctl.flags.models import BotFeatureFlag, Feature, TenantFeatureOverride
 from tenantctl.flags.catalogue import mode_off_value
+from tenantctl.flags.live import notify_flags_changed
+from tenantctl.flags.models import BotFeatureFlag, Feature, TenantFeatureOverride
 from tenantctl.flags.resolution import Effective, Layer, resolve
 from tenantctl.flags.service import SyncReport, store_catalogue
 from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
@@ -96,6 +111,7 @@ async def recompute_flags(
     chunk = max(1, min(MAX_FEATURES_PER_STATEMENT, MAX_VALUES_ROWS // max(1, 2 * len(plans))))
     for start in range(0, len(features), chunk):
         await _rewrite(session, plans, features[start:start + chunk], sub_filter, now)
+    await notify_flags_changed(session, bot_ids=bot_ids)
 
 
 async def _rewrite(session: AsyncSession, plans: list[TenantSubscriptionPlan], features: list[Feature], sub_filter: Any,

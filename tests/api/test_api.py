@@ -89,7 +89,11 @@ async def test_ofrep_single_and_bulk_for_the_tokens_tenant_only(api: Api) -> Non
 
     async with api.app.unit_of_work() as session:  # an override changes the answer, its reason and the ETag
         await set_override(session, bot_id=api.bot_ids["Alpha"], feature="yookassa", enabled=True, actor="test", reason="trial")
-    status, _, flag = await api.call("POST", "/ofrep/v1/evaluate/flags/yookassa", api.tokens["Alpha"])
+    for _ in range(60):  # the change reaches the served answers through the flag watcher (NOTIFY, or a poll)
+        status, _, flag = await api.call("POST", "/ofrep/v1/evaluate/flags/yookassa", api.tokens["Alpha"])
+        if status == 200 and flag["value"]:
+            break
+        await asyncio.sleep(0.25)  # under the test's rate limit of 5 a second
     assert (flag["value"], flag["reason"], flag["metadata"]["source"]) == (True, "TARGETING_MATCH", "override")
     status, headers, _ = await api.call("POST", "/ofrep/v1/evaluate/flags", api.tokens["Alpha"], headers={"If-None-Match": etag})
     assert status == 200 and headers["ETag"] != etag
