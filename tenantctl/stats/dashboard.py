@@ -1,0 +1,444 @@
+"""A tenant's dashboard: users, subscriptions, revenue and traffic over a period, beside the previous period.
+
+One service for every adapter (`tenantctl tenant stats`, the bot's dashboard, the HTTP API): call
+`resolve_period`, then `tenant_dashboard`, and render `Dashboard` (or send `Dashboard.as_dict()`, which is
+JSON-ready). Every query is filtered by bot_id. Money is integer kopeks; only ratios are floats.
+
+What is counted, in the period:
+- income: succeeded deposits and subscription payments through a real payment method (card to card
+  included). A manual credit (`manual`) and spending from the balance (`balance`) bring no money in,
+  so they are shown apart and never counted: a deposit and what is later bought with it count once;
+- refunds and withdrawals: succeeded ones, except those to the user's balance (that money stays in the bot);
+- profit = income - refunds - withdrawals; commission = income x the plan's revenue share (half a kopek
+  rounds up); net = profit - commission; ARPU = income / the users at the end of the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Date, and_, case, cast, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from tenantctl.core.db import utcnow
+from tenantctl.core.errors import Invalid
+from tenantctl.customers.models import Subscription, TrafficDaily, Transaction, User
+from tenantctl.plans.models import TenantSubscription, TenantSubscriptionPlan
+from tenantctl.tenants.service import get_tenant
+
+PERIODS = ("today", "7d", "30d", "month", "all")
+_ROLLING_DAYS = {"today": 1, "7d": 7, "30d": 30}
+SERIES_DAYS = 30  # the daily series: today and the 29 days before
+NOT_MONEY_IN = ("manual", "balance")  # a manual credit, spending from the balance: no money came in
+BALANCE = "balance"
+INCOME_KINDS = ("deposit", "subscription_payment")
+RUNNING = ("trial", "active")  # a subscription with one of these statuses runs until its end date
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) and the previous period of equal length; start None: all time (no previous period)."""
+
+    name: str  # today, 7d, 30d, month, all, or range
+    start: datetime | None
+    end: datetime
+    previous_start: datetime | None
+    previous_end: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        iso = lambda moment: moment.isoformat() if moment else None  # noqa: E731
+        return {"name": self.name, "start": iso(self.start), "end": iso(self.end),
+                "previous_start": iso(self.previous_start), "previous_end": iso(self.previous_end)}
+
+
+def _midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.astimezone(timezone.utc).date(), time(), timezone.utc)
+
+
+def _date(text: str | date, what: str) -> date:
+    if isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise Invalid(f"{what} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def resolve_period(period: str | None = None, *, date_from: str | date | None = None, date_to: str | date | None = None,
+                   now: datetime | None = None) -> Period:
+    """The period named (today, 7d, 30d, month, all; default 30d) or the date range from..to (inclusive), in UTC."""
+    now = now or utcnow()
+    today = _midnight(now)
+    if date_from is not None or date_to is not None:
+        if period is not None:
+            raise Invalid("give a period or a date range, not both")
+        if date_from is None or date_to is None:
+            raise Invalid("a date range needs both its first and its last day")
+        first, last = _date(date_from, "the first day"), _date(date_to, "the last day")
+        if first > last:
+            raise Invalid(f"the range starts on {first} after it ends on {last}")
+        name, days = "range", (last - first).days + 1
+        try:
+            start, end = datetime.combine(first, time(), timezone.utc), datetime.combine(last, time(), timezone.utc) + timedelta(days=1)
+        except OverflowError:
+            raise Invalid(f"the range ending on {last} is out of bounds") from None
+    else:
+        name = (period or "30d").strip().lower()
+        if name not in PERIODS:
+            raise Invalid(f"unknown period {period!r}: use {', '.join(PERIODS)} or a date range")
+        if name == "all":
+            return Period(name, None, now, None, None)
+        start = today.replace(day=1) if name == "month" else today - timedelta(days=_ROLLING_DAYS[name] - 1)
+        end, days = now, (today - start).days + 1
+    shift = timedelta(days=days)
+    try:
+        return Period(name, start, end, start - shift, end - shift)
+    except OverflowError:
+        raise Invalid(f"the range starting on {start.date()} has no previous period of equal length") from None
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A figure in the period and in the previous period of equal length (None for all time)."""
+
+    current: int | float | None
+    previous: int | float | None
+
+    @property
+    def change(self) -> int | float | None:
+        return None if self.current is None or self.previous is None else self.current - self.previous
+
+    @property
+    def change_ratio(self) -> float | None:
+        """(current - previous) / previous; None when there is nothing to compare with."""
+        return None if self.change is None or not self.previous else self.change / self.previous
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"current": self.current, "previous": self.previous, "change": self.change, "change_ratio": self.change_ratio}
+
+
+@dataclass(frozen=True)
+class UserStats:
+    """Users: totals at the ends of the periods, who joined, and the state now."""
+
+    total: Compared  # users at the end of the period (and of the previous one)
+    new: Compared  # joined in the period
+    growth: float | None  # joined in the period / users at its start
+    active: int  # with a running subscription now
+    blocked: int
+    new_today: int
+    new_7d: int
+    new_30d: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"total": self.total.as_dict(), "new": self.new.as_dict(), "growth": self.growth, "active": self.active,
+                "blocked": self.blocked, "new_today": self.new_today, "new_7d": self.new_7d, "new_30d": self.new_30d}
+
+
+@dataclass(frozen=True)
+class SubscriptionStats:
+    """Subscriptions now (running = trial or paid, before its end date), and what was bought in the periods."""
+
+    active: int  # running: trial + paid
+    trial: int
+    paid: int
+    expired: int  # expired, or trial/paid past its end date
+    expiring_3d: int  # running, ending within 3 days
+    expiring_7d: int
+    conversion: Compared  # of the users who joined and took a subscription (trial or paid), the share who paid for one
+    purchases: Compared  # subscription payments that were their user's first
+    renewals: Compared  # subscription payments after the first
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"active": self.active, "trial": self.trial, "paid": self.paid, "expired": self.expired,
+                "expiring_3d": self.expiring_3d, "expiring_7d": self.expiring_7d, "conversion": self.conversion.as_dict(),
+                "purchases": self.purchases.as_dict(), "renewals": self.renewals.as_dict()}
+
+
+@dataclass(frozen=True)
+class MethodTotal:
+    """How many succeeded payments came through one payment method in the period, and their amount."""
+
+    method: str
+    count: int
+    amount_kopeks: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "count": self.count, "amount_kopeks": self.amount_kopeks}
+
+
+@dataclass(frozen=True)
+class RevenueStats:
+    """Money in kopeks: income, refunds, withdrawals, profit, the platform's commission and what is left."""
+
+    income: Compared
+    refunds: Compared
+    withdrawals: Compared
+    profit: Compared  # income - refunds - withdrawals
+    commission: Compared  # income x revenue_share_percent
+    net: Compared  # profit - commission
+    arpu: Compared  # income / users at the end of the period
+    revenue_share_percent: int
+    by_method: list[MethodTotal]  # income per real payment method in the period, largest first
+    not_income: list[MethodTotal]  # manual credits and balance spending in the period: shown, never counted
+
+    def as_dict(self) -> dict[str, Any]:
+        compared = ("income", "refunds", "withdrawals", "profit", "commission", "net", "arpu")
+        return {**{name: getattr(self, name).as_dict() for name in compared}, "revenue_share_percent": self.revenue_share_percent,
+                "by_method": [m.as_dict() for m in self.by_method], "not_income": [m.as_dict() for m in self.not_income]}
+
+
+@dataclass(frozen=True)
+class TrafficStats:
+    """Traffic consumed and sold on the days of the period, in bytes (`human_bytes` for people)."""
+
+    consumed_bytes: Compared
+    sold_bytes: Compared
+    sold_to_consumed: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"consumed_bytes": self.consumed_bytes.as_dict(), "sold_bytes": self.sold_bytes.as_dict(),
+                "sold_to_consumed": self.sold_to_consumed}
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """One day of the 30-day series."""
+
+    day: date
+    income_kopeks: int
+    consumed_bytes: int
+    sold_bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"day": self.day.isoformat(), "income_kopeks": self.income_kopeks, "consumed_bytes": self.consumed_bytes,
+                "sold_bytes": self.sold_bytes}
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Every figure of one tenant's dashboard; `as_dict()` is what `tenant stats --json` prints."""
+
+    bot_id: int
+    period: Period
+    generated_at: datetime
+    users: UserStats
+    subscriptions: SubscriptionStats
+    revenue: RevenueStats
+    traffic: TrafficStats
+    daily: list[DayFigures]  # the last 30 days, oldest first, whatever the period
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"bot_id": self.bot_id, "period": self.period.as_dict(), "generated_at": self.generated_at.isoformat(),
+                "users": self.users.as_dict(), "subscriptions": self.subscriptions.as_dict(), "revenue": self.revenue.as_dict(),
+                "traffic": self.traffic.as_dict(), "daily": [d.as_dict() for d in self.daily]}
+
+
+def human_bytes(amount: int) -> str:
+    """1610612736 -> '1.50 GB' (binary units, as traffic limits are counted)."""
+    value, unit = float(amount), "B"
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if abs(value) < 1024 or unit == "PB":
+            break
+        value /= 1024
+    return f"{int(value)} B" if unit == "B" else f"{value:.2f} {unit}"
+
+
+def _ratio(part: int | None, whole: int | None) -> float | None:
+    return None if part is None or not whole else part / whole
+
+
+def _between(column, start: datetime | None, end: datetime):
+    return column < end if start is None else and_(column >= start, column < end)
+
+
+async def _users(session: AsyncSession, bot_id: int, period: Period, now: datetime, active: int) -> UserStats:
+    today = _midnight(now)
+    created = User.created_at
+    figures = {
+        "total": func.count().filter(created < period.end),
+        "at_start": func.count().filter(created < period.start) if period.start else None,
+        "previous_total": func.count().filter(created < period.previous_end) if period.previous_end else None,
+        "previous_at_start": func.count().filter(created < period.previous_start) if period.previous_start else None,
+        "blocked": func.count().filter(User.is_blocked.is_(True)),
+        "new_today": func.count().filter(created >= today),
+        "new_7d": func.count().filter(created >= today - timedelta(days=6)),
+        "new_30d": func.count().filter(created >= today - timedelta(days=29)),
+    }
+    names = [name for name, column in figures.items() if column is not None]
+    row = (await session.execute(select(*(figures[name] for name in names)).where(User.bot_id == bot_id))).one()
+    got: dict[str, int | None] = dict.fromkeys(figures)
+    got.update({name: int(value) for name, value in zip(names, row)})
+    new = Compared(got["total"] - (got["at_start"] or 0),
+                   None if period.previous_end is None else got["previous_total"] - got["previous_at_start"])
+    return UserStats(total=Compared(got["total"], got["previous_total"]), new=new, growth=_ratio(new.current, got["at_start"]),
+                     active=active, blocked=got["blocked"], new_today=got["new_today"], new_7d=got["new_7d"], new_30d=got["new_30d"])
+
+
+async def _subscriptions_now(session: AsyncSession, bot_id: int, now: datetime) -> dict[str, int]:
+    running = and_(Subscription.status.in_(RUNNING), Subscription.end_date > now)
+    figures = {
+        "active": func.count().filter(running),
+        "trial": func.count().filter(running, Subscription.status == "trial"),
+        "paid": func.count().filter(running, Subscription.status == "active"),
+        "expired": func.count().filter((Subscription.status == "expired")
+                                       | and_(Subscription.status.in_(RUNNING), Subscription.end_date <= now)),
+        "expiring_3d": func.count().filter(running, Subscription.end_date <= now + timedelta(days=3)),
+        "expiring_7d": func.count().filter(running, Subscription.end_date <= now + timedelta(days=7)),
+        "active_users": func.count(func.distinct(Subscription.user_id)).filter(running),
+    }
+    row = (await session.execute(select(*figures.values()).where(Subscription.bot_id == bot_id))).one()
+    return {name: int(value) for name, value in zip(figures, row)}
+
+
+def _paid_subscription(table):
+    return and_(table.kind == "subscription_payment", table.status == "succeeded")
+
+
+async def _conversion(session: AsyncSession, bot_id: int, start: datetime | None, end: datetime) -> float | None:
+    joined = and_(User.bot_id == bot_id, _between(User.created_at, start, end))
+    took = await session.scalar(select(func.count(func.distinct(Subscription.user_id))).join(User, User.id == Subscription.user_id)
+                                .where(Subscription.bot_id == bot_id, joined))
+    paid = await session.scalar(select(func.count(func.distinct(Transaction.user_id))).join(User, User.id == Transaction.user_id)
+                                .where(Transaction.bot_id == bot_id, _paid_subscription(Transaction), Transaction.created_at < end, joined))
+    return _ratio(int(paid or 0), int(took or 0))
+
+
+async def _purchases(session: AsyncSession, bot_id: int, period: Period) -> dict[tuple[str, bool], int]:
+    earlier = aliased(Transaction)
+    first = ~exists().where(earlier.bot_id == bot_id, earlier.user_id == Transaction.user_id, _paid_subscription(earlier),
+                            earlier.created_at < Transaction.created_at)
+    bucket = _bucket(period)
+    rows = (await session.execute(
+        select(bucket, first, func.count()).where(Transaction.bot_id == bot_id, _paid_subscription(Transaction),
+                                                  _between(Transaction.created_at, period.previous_start or period.start, period.end))
+        .group_by(bucket, first))).all()
+    return {(name, bool(is_first)): int(n) for name, is_first, n in rows}
+
+
+def _bucket(period: Period):
+    """'current' or 'previous' for a transaction in [previous_start, end); 'gap' between the two."""
+    if period.start is None:
+        return case((Transaction.created_at < period.end, "current"), else_="gap")
+    return case((Transaction.created_at >= period.start, "current"), (Transaction.created_at < period.previous_end, "previous"),
+                else_="gap")
+
+
+async def _money(session: AsyncSession, bot_id: int, period: Period) -> list[tuple[str, str, str, int, int]]:
+    bucket = _bucket(period)
+    return [(name, kind, method, int(n), int(amount)) for name, kind, method, n, amount in (await session.execute(
+        select(bucket, Transaction.kind, Transaction.payment_method, func.count(), func.sum(Transaction.amount_kopeks))
+        .where(Transaction.bot_id == bot_id, Transaction.status == "succeeded",
+               _between(Transaction.created_at, period.previous_start or period.start, period.end))
+        .group_by(bucket, Transaction.kind, Transaction.payment_method))).all()]
+
+
+def _day(session: AsyncSession, column):
+    if session.bind.dialect.name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)
+
+
+async def _income_by_day(session: AsyncSession, bot_id: int, first: date, now: datetime) -> dict[date, int]:
+    day = _day(session, Transaction.created_at)
+    rows = (await session.execute(
+        select(day, func.sum(Transaction.amount_kopeks))
+        .where(Transaction.bot_id == bot_id, Transaction.status == "succeeded", Transaction.kind.in_(INCOME_KINDS),
+               Transaction.payment_method.not_in(NOT_MONEY_IN),
+               _between(Transaction.created_at, datetime.combine(first, time(), timezone.utc), _midnight(now) + timedelta(days=1)))
+        .group_by(day))).all()
+    return {value if isinstance(value, date) else date.fromisoformat(value): int(amount) for value, amount in rows}
+
+
+def _days(start: datetime | None, end: datetime):
+    """The traffic days a period covers: from the day it starts to the day of its last instant."""
+    last = (end - timedelta(microseconds=1)).date()
+    return TrafficDaily.day <= last if start is None else and_(TrafficDaily.day >= start.date(), TrafficDaily.day <= last)
+
+
+async def _traffic(session: AsyncSession, bot_id: int, period: Period, series_first: date) -> tuple[TrafficStats, dict[date, tuple[int, int]]]:
+    figures = [func.coalesce(func.sum(TrafficDaily.consumed_bytes).filter(_days(period.start, period.end)), 0),
+               func.coalesce(func.sum(TrafficDaily.sold_bytes).filter(_days(period.start, period.end)), 0)]
+    if period.previous_start is not None:
+        previous = _days(period.previous_start, period.previous_end)
+        figures += [func.coalesce(func.sum(TrafficDaily.consumed_bytes).filter(previous), 0),
+                    func.coalesce(func.sum(TrafficDaily.sold_bytes).filter(previous), 0)]
+    row = [int(value) for value in (await session.execute(select(*figures).where(TrafficDaily.bot_id == bot_id))).one()]
+    consumed, sold, prev_consumed, prev_sold = row + [None, None] if len(row) == 2 else row
+    series = {day: (int(c), int(s)) for day, c, s in (await session.execute(
+        select(TrafficDaily.day, TrafficDaily.consumed_bytes, TrafficDaily.sold_bytes)
+        .where(TrafficDaily.bot_id == bot_id, TrafficDaily.day >= series_first))).all()}
+    return TrafficStats(Compared(consumed, prev_consumed), Compared(sold, prev_sold), _ratio(sold, consumed)), series
+
+
+async def _revenue_share(session: AsyncSession, bot_id: int) -> int:
+    share = await session.scalar(select(TenantSubscriptionPlan.revenue_share_percent)
+                                 .join(TenantSubscription, TenantSubscription.plan_tier_id == TenantSubscriptionPlan.id)
+                                 .where(TenantSubscription.bot_id == bot_id))
+    return int(share or 0)
+
+
+def _revenue(rows: list[tuple[str, str, str, int, int]], previous: bool, share: int, users: Compared) -> RevenueStats:
+    sums = {(name, what): 0 for name in ("current", "previous") for what in ("income", "refund", "withdrawal")}
+    methods: dict[tuple[bool, str], list[int]] = {}
+    for name, kind, method, count, amount in rows:
+        if name == "gap":
+            continue
+        if kind in INCOME_KINDS:
+            counted = method not in NOT_MONEY_IN
+            if counted:
+                sums[name, "income"] += amount
+            if name == "current":
+                totals = methods.setdefault((counted, method), [0, 0])
+                totals[0] += count
+                totals[1] += amount
+        elif method != BALANCE:
+            sums[name, kind] += amount
+
+    def compared(what: str) -> Compared:
+        return Compared(sums["current", what], sums["previous", what] if previous else None)
+
+    def of(values: Compared, make) -> Compared:
+        return Compared(make(values.current, "current"), None if values.previous is None else make(values.previous, "previous"))
+
+    income, refunds, withdrawals = compared("income"), compared("refund"), compared("withdrawal")
+    commission = of(income, lambda amount, _name: (amount * share + 50) // 100)
+    profit = of(income, lambda amount, name: amount - sums[name, "refund"] - sums[name, "withdrawal"])
+    net = of(profit, lambda amount, name: amount - (commission.current if name == "current" else commission.previous))
+    arpu = Compared(income.current // users.current if users.current else 0,
+                    None if income.previous is None else (income.previous // users.previous if users.previous else 0))
+    listed = sorted(((counted, MethodTotal(method, count, amount)) for (counted, method), (count, amount) in methods.items()),
+                    key=lambda item: (-item[1].amount_kopeks, item[1].method))
+    return RevenueStats(income, refunds, withdrawals, profit, commission, net, arpu, share,
+                        [m for counted, m in listed if counted], [m for counted, m in listed if not counted])
+
+
+async def tenant_dashboard(session: AsyncSession, *, bot_id: int, period: Period, now: datetime | None = None) -> Dashboard:
+    """Every dashboard figure of one tenant over `period` (from `resolve_period`) and the previous period."""
+    now = now or utcnow()
+    await get_tenant(session, bot_id)
+    has_previous = period.previous_start is not None
+    subs = await _subscriptions_now(session, bot_id, now)
+    users = await _users(session, bot_id, period, now, subs["active_users"])
+    purchases = await _purchases(session, bot_id, period)
+    previous_conversion = await _conversion(session, bot_id, period.previous_start, period.previous_end) if has_previous else None
+    subscriptions = SubscriptionStats(
+        active=subs["active"], trial=subs["trial"], paid=subs["paid"], expired=subs["expired"], expiring_3d=subs["expiring_3d"],
+        expiring_7d=subs["expiring_7d"],
+        conversion=Compared(await _conversion(session, bot_id, period.start, period.end), previous_conversion),
+        purchases=Compared(purchases.get(("current", True), 0), purchases.get(("previous", True), 0) if has_previous else None),
+        renewals=Compared(purchases.get(("current", False), 0), purchases.get(("previous", False), 0) if has_previous else None),
+    )
+    revenue = _revenue(await _money(session, bot_id, period), has_previous, await _revenue_share(session, bot_id), users.total)
+    first = _midnight(now).date() - timedelta(days=SERIES_DAYS - 1)
+    traffic, traffic_days = await _traffic(session, bot_id, period, first)
+    income_days = await _income_by_day(session, bot_id, first, now)
+    daily = []
+    for offset in range(SERIES_DAYS):
+        day = first + timedelta(days=offset)
+        consumed, sold = traffic_days.get(day, (0, 0))
+        daily.append(DayFigures(day, income_days.get(day, 0), consumed, sold))
+    return Dashboard(bot_id, period, now, users, subscriptions, revenue, traffic, daily)
