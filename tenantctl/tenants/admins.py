@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.tenants.models import BotAdmin
+from tenantctl.tenants.permissions import Permission, require
 from tenantctl.tenants.service import get_tenant
 
 
@@ -41,3 +44,19 @@ async def remove_admin(session: AsyncSession, *, bot_id: int, telegram_user_id: 
     await record(session, actor=actor, action="admin.remove", entity=f"bot:{bot_id}/admin:{telegram_user_id}", bot_id=bot_id, before={"role": admin.role})
     await session.delete(admin)
     await session.flush()
+
+
+async def add_admin_as(session: AsyncSession, *, bot_id: int, telegram_user_id: int, actor_telegram_id: int,
+                       master_admins: Iterable[int]) -> BotAdmin:
+    """Add an admin on behalf of a Telegram user, who must hold MANAGE_ADMINS on the bot (its owner or a master admin)."""
+    await require(session, master_admins=master_admins, actor_telegram_id=actor_telegram_id, bot_id=bot_id,
+                  permission=Permission.MANAGE_ADMINS)
+    return await add_admin(session, bot_id=bot_id, telegram_user_id=telegram_user_id, actor=f"tg:{actor_telegram_id}")
+
+
+async def remove_admin_as(session: AsyncSession, *, bot_id: int, telegram_user_id: int, actor_telegram_id: int,
+                          master_admins: Iterable[int]) -> None:
+    """Remove an admin on behalf of a Telegram user who holds MANAGE_ADMINS on the bot; never the owner."""
+    await require(session, master_admins=master_admins, actor_telegram_id=actor_telegram_id, bot_id=bot_id,
+                  permission=Permission.MANAGE_ADMINS)
+    await remove_admin(session, bot_id=bot_id, telegram_user_id=telegram_user_id, actor=f"tg:{actor_telegram_id}")
