@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from tenantctl.cli import overrides
+from tenantctl.cli import overrides, tenant_stats
 from tenantctl.cli.common import actor, console, fail, line, print_json, run_tx
 from tenantctl.cli.master import OFFLINE_NOTE
 from tenantctl.tenants.rules import DEFAULT_LANGUAGE
@@ -318,4 +318,5 @@ def _print_keys(label: str, keys: list[Any]) -> None:
 
 
 app.command("features")(overrides.features)
+app.command("stats")(tenant_stats.stats)
 app.command("override")(overrides.override)
