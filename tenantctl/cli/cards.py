@@ -50,8 +50,8 @@ def list_(bot: Optional[str] = BOT_OPTION, as_json: bool = typer.Option(False, "
         return
     for card in cards:
         console.print(_show(card), highlight=False)
-    console.print(f"{len(cards)} card(s); rotation: {rotation}" if cards else "no cards yet: `tenantctl cards add NUMBER --holder NAME`",
-                  highlight=False)
+    hint = "no cards yet: `tenantctl cards add NUMBER --holder NAME" + (" --bot BOT`" if bot else "`")
+    console.print(f"{len(cards)} card(s); rotation: {rotation}" if cards else hint, highlight=False)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from tenantctl.cli import overrides, tenant_stats
+from tenantctl.cli import overrides, tenant_manage, tenant_stats
 from tenantctl.cli.common import actor, console, fail, line, print_json, run_tx
 from tenantctl.cli.master import OFFLINE_NOTE
 from tenantctl.tenants.rules import DEFAULT_LANGUAGE
@@ -320,3 +320,6 @@ def _print_keys(label: str, keys: list[Any]) -> None:
 app.command("features")(overrides.features)
 app.command("stats")(tenant_stats.stats)
 app.command("override")(overrides.override)
+app.add_typer(tenant_manage.plans_app, name="plans")
+app.add_typer(tenant_manage.cards_app, name="cards")
+app.add_typer(tenant_manage.gateway_app, name="gateway")
