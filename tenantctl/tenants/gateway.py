@@ -51,11 +51,12 @@ def _is_secret(feature: Feature, key: str) -> bool:
 def _setting(feature: Feature, key: str, row: BotConfiguration | None, flag: BotFeatureFlag) -> dict[str, Any]:
     """One config key of a gateway as shown: its value and where it comes from; a secret only as set or unset."""
     secret = _is_secret(feature, key)
-    if row is None:
-        value, source, is_set = env_text(flag.config.get(key)), "feature", False if secret else flag.config.get(key) is not None
+    if row is None:  # the tenant has no row: the gateway's effective config (never a secret)
+        value, source = env_text(flag.config.get(key)), "feature"
+        is_set = not secret and value is not None
     else:
         value, source = row.value, row.source
-        is_set = row.encrypted_value is not None if secret else row.value is not None
+        is_set = row.encrypted_value is not None if secret else value is not None
     shown: dict[str, Any] = {"key": key, "secret": secret, "set": is_set, "source": source}
     if not secret:
         shown["value"] = value
