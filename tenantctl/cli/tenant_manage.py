@@ -86,9 +86,9 @@ def plans_add(
     """
     from tenantctl.customers import bot_plans
 
-    fields = or_fail(lambda: dict(name=bot_plans.parse_name(name), period_days=bot_plans.parse_period_days(period),
-                                  price_kopeks=bot_plans.parse_price(price), traffic_gb=bot_plans.parse_traffic_gb(traffic),
-                                  device_limit=bot_plans.parse_device_limit(devices)))
+    fields = or_fail(lambda: {"name": bot_plans.parse_name(name), "period_days": bot_plans.parse_period_days(period),
+                              "price_kopeks": bot_plans.parse_price(price), "traffic_gb": bot_plans.parse_traffic_gb(traffic),
+                              "device_limit": bot_plans.parse_device_limit(devices)})
 
     async def call(session, found, _app):
         return bot_plans.plan_as_dict(await bot_plans.create_plan(session, bot_id=found.id, actor=actor(), **fields))
@@ -115,9 +115,9 @@ def plans_edit(
     def parse(text: Optional[str], parser):
         return None if text is None else parser(text)
 
-    fields = or_fail(lambda: dict(name=parse(name, bot_plans.parse_name), period_days=parse(period, bot_plans.parse_period_days),
-                                  price_kopeks=parse(price, bot_plans.parse_price), traffic_gb=parse(traffic, bot_plans.parse_traffic_gb),
-                                  device_limit=parse(devices, bot_plans.parse_device_limit)))
+    fields = or_fail(lambda: {"name": parse(name, bot_plans.parse_name), "period_days": parse(period, bot_plans.parse_period_days),
+                              "price_kopeks": parse(price, bot_plans.parse_price), "traffic_gb": parse(traffic, bot_plans.parse_traffic_gb),
+                              "device_limit": parse(devices, bot_plans.parse_device_limit)})
 
     async def call(session, found, _app):
         return bot_plans.plan_as_dict(await bot_plans.edit_plan(session, bot_id=found.id, plan_id=plan_id, actor=actor(), **fields))

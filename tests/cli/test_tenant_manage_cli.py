@@ -112,8 +112,8 @@ def test_gateway_show_and_set_never_print_a_secret(cli_env, shops, settings) -> 
         (("Shop 1", "set", "yookassa", "YOOKASSA_VAT_CODE=two"),
          "yookassa: YOOKASSA_VAT_CODE takes a whole number (like its default 1), not 'two'"),
         (("Shop 1", "set", "yookassa", "YOOKASSA_SHOP_ID=1"),
-         "YOOKASSA_SHOP_ID is master-only: the user or id half of a credential (*_USER, *_USERNAME, *_LOGIN, *_EMAIL, *_ID, "
-         "*_MID beside a secret of the same provider), never a tenant's"),
+         ("YOOKASSA_SHOP_ID is master-only: the user or id half of a credential (*_USER, *_USERNAME, *_LOGIN, *_EMAIL, *_ID, "
+          "*_MID beside a secret of the same provider), never a tenant's")),
         (("Shop 2", "set", "yookassa", "YOOKASSA_SECRET_KEY=x"),
          "yookassa is not on for this bot: its plan or the platform turns a gateway on"),
         (("Shop 1", "set", "yookassa", SECRET), "give the setting as KEY=VALUE (KEY=- reads the value from stdin)"),
