@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, exists, func, select
+from sqlalchemy import Date, and_, case, cast, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -298,42 +298,46 @@ def _paid_subscription(table):
     return and_(table.kind == "subscription_payment", table.status == "succeeded")
 
 
-async def _conversion(session: AsyncSession, bot_id: int, start: datetime | None, end: datetime) -> float | None:
-    joined = and_(User.bot_id == bot_id, _between(User.created_at, start, end))
-    took = await session.scalar(select(func.count(func.distinct(Subscription.user_id))).join(User, User.id == Subscription.user_id)
-                                .where(Subscription.bot_id == bot_id, joined))
-    paid = await session.scalar(select(func.count(func.distinct(Transaction.user_id))).join(User, User.id == Transaction.user_id)
-                                .where(Transaction.bot_id == bot_id, _paid_subscription(Transaction), Transaction.created_at < end, joined))
-    return _ratio(int(paid or 0), int(took or 0))
+def _windows(period: Period) -> list[tuple[str, datetime | None, datetime]]:
+    return [("current", period.start, period.end)] + ([("previous", period.previous_start, period.previous_end)]
+                                                       if period.previous_end is not None else [])
 
 
-async def _purchases(session: AsyncSession, bot_id: int, period: Period) -> dict[tuple[str, bool], int]:
+async def _conversion(session: AsyncSession, bot_id: int, period: Period) -> dict[str, float | None]:
+    """Of the users who joined in each window and took a subscription (trial or paid), the share who paid for one."""
+    windows = _windows(period)
+    took = [func.count(func.distinct(Subscription.user_id)).filter(_between(User.created_at, start, end)) for _, start, end in windows]
+    paid = [func.count(func.distinct(Transaction.user_id)).filter(_between(User.created_at, start, end), Transaction.created_at < end)
+            for _, start, end in windows]
+    since = _between(User.created_at, period.previous_start or period.start, period.end)
+    took_row = (await session.execute(select(*took).select_from(Subscription).join(User, User.id == Subscription.user_id)
+                                      .where(Subscription.bot_id == bot_id, User.bot_id == bot_id, since))).one()
+    paid_row = (await session.execute(select(*paid).select_from(Transaction).join(User, User.id == Transaction.user_id)
+                                      .where(Transaction.bot_id == bot_id, User.bot_id == bot_id, _paid_subscription(Transaction), since))).one()
+    return {name: _ratio(int(p), int(t)) for (name, _, _), t, p in zip(windows, took_row, paid_row)}
+
+
+async def _purchases(session: AsyncSession, bot_id: int, period: Period) -> dict[str, int]:
+    """Per window, the subscription payments that were their user's first (no earlier succeeded one)."""
     earlier = aliased(Transaction)
-    first = ~exists().where(earlier.bot_id == bot_id, earlier.user_id == Transaction.user_id, _paid_subscription(earlier),
-                            earlier.created_at < Transaction.created_at)
     bucket = _bucket(period)
     rows = (await session.execute(
-        select(bucket, first, func.count()).where(Transaction.bot_id == bot_id, _paid_subscription(Transaction),
-                                                  _between(Transaction.created_at, period.previous_start or period.start, period.end))
-        .group_by(bucket, first))).all()
-    return {(name, bool(is_first)): int(n) for name, is_first, n in rows}
+        select(bucket, func.count())
+        .where(Transaction.bot_id == bot_id, _paid_subscription(Transaction),
+               _between(Transaction.created_at, period.previous_start or period.start, period.end),
+               ~exists().where(earlier.bot_id == bot_id, earlier.user_id == Transaction.user_id, _paid_subscription(earlier),
+                               earlier.created_at < Transaction.created_at))
+        .group_by(bucket))).all()
+    return {name: int(n) for name, n in rows}
 
 
 def _bucket(period: Period):
-    """'current' or 'previous' for a transaction in [previous_start, end); 'gap' between the two."""
+    """'current' or 'previous' for a transaction in [previous_start, end); 'gap' between the two or outside."""
     if period.start is None:
         return case((Transaction.created_at < period.end, "current"), else_="gap")
-    return case((Transaction.created_at >= period.start, "current"), (Transaction.created_at < period.previous_end, "previous"),
+    return case((and_(Transaction.created_at >= period.start, Transaction.created_at < period.end), "current"),
+                (and_(Transaction.created_at >= period.previous_start, Transaction.created_at < period.previous_end), "previous"),
                 else_="gap")
-
-
-async def _money(session: AsyncSession, bot_id: int, period: Period) -> list[tuple[str, str, str, int, int]]:
-    bucket = _bucket(period)
-    return [(name, kind, method, int(n), int(amount)) for name, kind, method, n, amount in (await session.execute(
-        select(bucket, Transaction.kind, Transaction.payment_method, func.count(), func.sum(Transaction.amount_kopeks))
-        .where(Transaction.bot_id == bot_id, Transaction.status == "succeeded",
-               _between(Transaction.created_at, period.previous_start or period.start, period.end))
-        .group_by(bucket, Transaction.kind, Transaction.payment_method))).all()]
 
 
 def _day(session: AsyncSession, column):
@@ -342,15 +346,27 @@ def _day(session: AsyncSession, column):
     return func.date(column)
 
 
-async def _income_by_day(session: AsyncSession, bot_id: int, first: date, now: datetime) -> dict[date, int]:
-    day = _day(session, Transaction.created_at)
+async def _money(session: AsyncSession, bot_id: int, period: Period, series: tuple[datetime, datetime]
+                 ) -> tuple[list[tuple[str, str, str, int, int]], dict[date, int]]:
+    """Succeeded transactions by window, kind and method; and the income of each day of the series. One scan."""
+    bucket, day = _bucket(period), _day(session, Transaction.created_at)
+    in_series = and_(Transaction.created_at >= series[0], Transaction.created_at < series[1])
     rows = (await session.execute(
-        select(day, func.sum(Transaction.amount_kopeks))
-        .where(Transaction.bot_id == bot_id, Transaction.status == "succeeded", Transaction.kind.in_(INCOME_KINDS),
-               Transaction.payment_method.not_in(NOT_MONEY_IN),
-               _between(Transaction.created_at, datetime.combine(first, time(), timezone.utc), _midnight(now) + timedelta(days=1)))
-        .group_by(day))).all()
-    return {value if isinstance(value, date) else date.fromisoformat(value): int(amount) for value, amount in rows}
+        select(bucket, case((in_series, day)), Transaction.kind, Transaction.payment_method, func.count(),
+               func.sum(Transaction.amount_kopeks))
+        .where(Transaction.bot_id == bot_id, Transaction.status == "succeeded",
+               _between(Transaction.created_at, period.previous_start or period.start, period.end) | in_series)
+        .group_by(bucket, case((in_series, day)), Transaction.kind, Transaction.payment_method))).all()
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    income: dict[date, int] = {}
+    for name, when, kind, method, n, amount in rows:
+        counts = totals.setdefault((name, kind, method), [0, 0])
+        counts[0] += int(n)
+        counts[1] += int(amount)
+        if when is not None and kind in INCOME_KINDS and method not in NOT_MONEY_IN:
+            when = when if isinstance(when, date) else date.fromisoformat(when)
+            income[when] = income.get(when, 0) + int(amount)
+    return [(name, kind, method, n, amount) for (name, kind, method), (n, amount) in totals.items()], income
 
 
 def _days(start: datetime | None, end: datetime):
@@ -420,22 +436,29 @@ async def tenant_dashboard(session: AsyncSession, *, bot_id: int, period: Period
     """Every dashboard figure of one tenant over `period` (from `resolve_period`) and the previous period."""
     now = now or utcnow()
     await get_tenant(session, bot_id)
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL jit = off"))  # compiling costs more than these short queries take
     has_previous = period.previous_start is not None
     subs = await _subscriptions_now(session, bot_id, now)
     users = await _users(session, bot_id, period, now, subs["active_users"])
-    purchases = await _purchases(session, bot_id, period)
-    previous_conversion = await _conversion(session, bot_id, period.previous_start, period.previous_end) if has_previous else None
+    first = _midnight(now).date() - timedelta(days=SERIES_DAYS - 1)
+    series = (datetime.combine(first, time(), timezone.utc), _midnight(now) + timedelta(days=1))
+    money, income_days = await _money(session, bot_id, period, series)
+    paid = {name: sum(n for bucket, kind, _method, n, _amount in money if bucket == name and kind == "subscription_payment")
+            for name in ("current", "previous")}
+    firsts, conversion = await _purchases(session, bot_id, period), await _conversion(session, bot_id, period)
+
+    def compared(figures: dict[str, int | float | None]) -> Compared:
+        return Compared(figures.get("current"), figures.get("previous") if has_previous else None)
+
     subscriptions = SubscriptionStats(
         active=subs["active"], trial=subs["trial"], paid=subs["paid"], expired=subs["expired"], expiring_3d=subs["expiring_3d"],
-        expiring_7d=subs["expiring_7d"],
-        conversion=Compared(await _conversion(session, bot_id, period.start, period.end), previous_conversion),
-        purchases=Compared(purchases.get(("current", True), 0), purchases.get(("previous", True), 0) if has_previous else None),
-        renewals=Compared(purchases.get(("current", False), 0), purchases.get(("previous", False), 0) if has_previous else None),
+        expiring_7d=subs["expiring_7d"], conversion=compared(conversion),
+        purchases=compared({name: firsts.get(name, 0) for name in paid}),
+        renewals=compared({name: paid[name] - firsts.get(name, 0) for name in paid}),
     )
-    revenue = _revenue(await _money(session, bot_id, period), has_previous, await _revenue_share(session, bot_id), users.total)
-    first = _midnight(now).date() - timedelta(days=SERIES_DAYS - 1)
+    revenue = _revenue(money, has_previous, await _revenue_share(session, bot_id), users.total)
     traffic, traffic_days = await _traffic(session, bot_id, period, first)
-    income_days = await _income_by_day(session, bot_id, first, now)
     daily = []
     for offset in range(SERIES_DAYS):
         day = first + timedelta(days=offset)
