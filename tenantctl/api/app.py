@@ -6,6 +6,8 @@ never logged: there is no access log, and errors name no token.
 
 OFREP answers come from `FlagCache`, which a `flags.live.FlagWatcher` empties for the bots whose flags
 change (LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs while the application does.
+The cache also counts the evaluations it answers, and a `flags.usage.UsageFlusher` writes them every
+minute and when the application stops.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from typing import Any
 
 from aiohttp import web
 
-from tenantctl.api.ofrep import evaluations
+from tenantctl.api.ofrep import CONFIG_SUFFIX, evaluations
 from tenantctl.api.openapi import OPENAPI
 from tenantctl.core.app import App
 from tenantctl.core.errors import Forbidden, Invalid, NotFound, TenantctlError, Unauthorized
 from tenantctl.flags.live import FlagWatcher
+from tenantctl.flags.rollout import bucket
+from tenantctl.flags.usage import Counts, UsageFlusher
 from tenantctl.plans.effective import explain_bot_flags
 from tenantctl.stats.platform import tenant_summary
 from tenantctl.tenants.schemas import tenant_as_dict
@@ -58,30 +62,74 @@ class RateLimiter:
         return 0.0
 
 
-@dataclass(frozen=True)
+def _bulk_body(flags: Iterable[dict[str, Any]], bot_id: int) -> tuple[bytes, str]:
+    """A bulk answer's body and its ETag, scoped to the tenant."""
+    bulk = json.dumps({"flags": list(flags)}, separators=(",", ":"), sort_keys=True).encode()
+    return bulk, '"' + hashlib.sha256(f"{bot_id}:".encode() + bulk).hexdigest()[:32] + '"'
+
+
+@dataclass
 class TenantFlags:
-    """One tenant's OFREP answers: by key, and the bulk body with its ETag."""
+    """One tenant's OFREP answers: by key, the bulk body with its ETag, the usage result of each feature's value,
+    the answers by bucket of the keys under a user-sticky rollout, and the bulk answers given since last counted."""
 
     by_key: dict[str, dict[str, Any]]
     bulk: bytes
     etag: str
+    results: dict[str, str]
+    splits: dict[str, tuple[str, list[tuple[int, dict[str, Any], str | None]]]]
+    bulk_hits: int = 0
+
+    def answer(self, key: str, targeting_key: str | None) -> tuple[dict[str, Any], str | None] | None:
+        """The body for `key` and what it counts as (None for a `.config`); None when there is no such flag."""
+        found = self.by_key.get(key)
+        if found is None:
+            return None
+        split = self.splits.get(key) if targeting_key is not None else None
+        if split is not None:
+            sticky = bucket(split[0], targeting_key)
+            for upto, body, result in split[1]:
+                if sticky <= upto:
+                    return body, result
+        return found, self.results.get(key)
 
 
 class FlagCache:
-    """Each tenant's OFREP answers, read once and kept until the flag watcher says its flags changed."""
+    """Each tenant's OFREP answers, read once and kept until the flag watcher says its flags changed; it counts them."""
 
     def __init__(self, app: App) -> None:
         self._app = app
         self._tenants: dict[int, TenantFlags] = {}
         self._generation = 0  # bumped by every refresh: an answer read across a change is not kept
+        self._counts: Counts = {}
 
     async def refresh(self, bot_ids: Iterable[int] | None = None) -> None:
         """Forget the answers of `bot_ids` (None: every tenant's)."""
         self._generation += 1
-        if bot_ids is None:
-            self._tenants.clear()
-        for bot_id in bot_ids or ():
-            self._tenants.pop(bot_id, None)
+        for bot_id in list(self._tenants) if bot_ids is None else bot_ids:
+            held = self._tenants.pop(bot_id, None)
+            if held is not None:
+                self._fold(bot_id, held)
+
+    def count(self, bot_id: int, key: str, result: str) -> None:
+        """Count one evaluation of a feature."""
+        counted = (bot_id, key, result)
+        self._counts[counted] = self._counts.get(counted, 0) + 1
+
+    def _fold(self, bot_id: int, flags: TenantFlags) -> None:
+        """Count the bulk answers given from `flags`: one evaluation of each feature each."""
+        if flags.bulk_hits:
+            for key, result in flags.results.items():
+                counted = (bot_id, key, result)
+                self._counts[counted] = self._counts.get(counted, 0) + flags.bulk_hits
+            flags.bulk_hits = 0
+
+    def take_usage(self) -> Counts:
+        """The evaluations answered since the last call, by (bot, feature, result)."""
+        for bot_id, flags in self._tenants.items():
+            self._fold(bot_id, flags)
+        counts, self._counts = self._counts, {}
+        return counts
 
     async def get(self, bot_id: int) -> TenantFlags:
         """The tenant's answers, read from the database when not held."""
@@ -92,10 +140,8 @@ class FlagCache:
         async with self._app.unit_of_work() as session:
             subscription = await get_subscription(session, bot_id)
             rows = await explain_bot_flags(session, bot_id=bot_id)
-        by_key = evaluations(rows, active=subscription is not None and subscription.status == "active")
-        bulk = json.dumps({"flags": list(by_key.values())}, separators=(",", ":"), sort_keys=True).encode()
-        etag = '"' + hashlib.sha256(f"{bot_id}:".encode() + bulk).hexdigest()[:32] + '"'
-        flags = TenantFlags(by_key, bulk, etag)
+        found = evaluations(rows, active=subscription is not None and subscription.status == "active")
+        flags = TenantFlags(found.by_key, *_bulk_body(found.by_key.values(), bot_id), found.results, found.splits)
         if generation == self._generation:
             self._tenants[bot_id] = flags
         return flags
@@ -140,10 +186,6 @@ async def tenant_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
-async def _flags(request: web.Request) -> dict[str, dict[str, Any]]:
-    return (await request.app[CACHE_KEY].get(request["bot"].id)).by_key
-
-
 async def _context(request: web.Request, key: str | None = None) -> dict[str, Any] | web.Response:
     """The request's evaluation context, or the OFREP 400 answer."""
     def refused(code: str, details: str) -> web.Response:
@@ -168,10 +210,14 @@ async def evaluate_flag(request: web.Request) -> web.Response:
     context = await _context(request, key)
     if isinstance(context, web.Response):
         return context
-    found = (await _flags(request)).get(key)
+    cache, bot_id = request.app[CACHE_KEY], request["bot"].id
+    found = (await cache.get(bot_id)).answer(key, context.get("targetingKey"))
     if found is None:
         return web.json_response({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": f"no flag {key!r}"}, status=404)
-    return web.json_response(found)
+    body, result = found
+    if result is not None:
+        cache.count(bot_id, key, result)
+    return web.json_response(body)
 
 
 async def evaluate_flags(request: web.Request) -> web.Response:
@@ -179,10 +225,21 @@ async def evaluate_flags(request: web.Request) -> web.Response:
     context = await _context(request)
     if isinstance(context, web.Response):
         return context
-    flags = await request.app[CACHE_KEY].get(request["bot"].id)
-    if flags.etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        return web.Response(status=304, headers={"ETag": flags.etag})
-    return web.Response(body=flags.bulk, content_type="application/json", headers={"ETag": flags.etag})
+    cache, bot_id = request.app[CACHE_KEY], request["bot"].id
+    flags = await cache.get(bot_id)
+    targeting_key = context.get("targetingKey")
+    if flags.splits and targeting_key is not None:  # an end user under a user-sticky rollout: this user's answers
+        answers = [flags.answer(key, targeting_key) for key in flags.by_key]
+        for key, (_, result) in zip(flags.by_key, answers):
+            if result is not None:
+                cache.count(bot_id, key, result)
+        bulk, etag = _bulk_body((body for body, _ in answers), bot_id)
+    else:
+        flags.bulk_hits += 1
+        bulk, etag = flags.bulk, flags.etag
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers={"ETag": etag})
+    return web.Response(body=bulk, content_type="application/json", headers={"ETag": etag})
 
 
 async def tenant(request: web.Request) -> web.Response:
@@ -194,10 +251,10 @@ async def tenant(request: web.Request) -> web.Response:
 
 async def features(request: web.Request) -> web.Response:
     """GET /api/v1/features: each feature's effective value and where it comes from (secret config keys left out)."""
-    flags = await _flags(request)
+    flags = (await request.app[CACHE_KEY].get(request["bot"].id)).by_key
     return web.json_response([{"key": key, "value": flag["value"], "source": flag["metadata"]["source"],
-                               "category": flag["metadata"]["category"], "config": flags[key + ".config"]["value"]}
-                              for key, flag in flags.items() if not key.endswith(".config")])
+                               "category": flag["metadata"]["category"], "config": flags[key + CONFIG_SUFFIX]["value"]}
+                              for key, flag in flags.items() if not key.endswith(CONFIG_SUFFIX)])
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -218,7 +275,7 @@ async def openapi(_request: web.Request) -> web.Response:
 def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | None = None) -> None:
     """Mount the tenant API on an aiohttp application (`api serve`, or the bot's webhook listener).
 
-    Its flag watcher starts and stops with `webapp`.
+    Its flag watcher and its usage flusher start and stop with `webapp`.
     """
     webapp[APP_KEY] = app
     webapp[LIMITER_KEY] = limiter or RateLimiter()
@@ -230,7 +287,14 @@ def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | 
         yield
         await watcher.stop()
 
+    async def flush_usage(_webapp: web.Application) -> AsyncIterator[None]:
+        flusher = UsageFlusher([webapp[CACHE_KEY]], app.unit_of_work)
+        flusher.start()
+        yield
+        await flusher.stop()
+
     webapp.cleanup_ctx.append(watch_flags)
+    webapp.cleanup_ctx.append(flush_usage)
     webapp.router.add_post("/ofrep/v1/evaluate/flags/{key}", evaluate_flag)
     webapp.router.add_post("/ofrep/v1/evaluate/flags", evaluate_flags)
     webapp.router.add_get("/api/v1/tenant", tenant)

@@ -55,6 +55,7 @@ from tenantctl.core.crypto import SecretBox, constant_time_equal
 from tenantctl.core.errors import ConfigError
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.flags.live import FlagWatcher
+from tenantctl.flags.usage import UsageFlusher
 from tenantctl.onboarding.payments import reconcile
 from tenantctl.tenants.models import Bot as BotRow
 from tenantctl.tenants.overrides import expire_overrides
@@ -159,6 +160,7 @@ class Runner:
         self._reconciled_at = float("-inf")
         self.gate = FeatureGate(app.sessions, ttl=300.0)  # kept fresh by the watcher; the TTL is a backstop
         self.flag_watcher = FlagWatcher([self.gate], app.settings.database_url)
+        self.usage = UsageFlusher([self.gate], app.unit_of_work)  # flushed by housekeeping and at stop
         self.storage = make_storage(app.settings, app.sessions)
         self.master_dp, self.tenant_dp = build_dispatchers(app, self.storage, self.gate, runner=self)
         self.bots: dict[int, Running] = {}
@@ -189,6 +191,7 @@ class Runner:
             self._supervisor = None
         await asyncio.gather(*(self._stop_bot(bot_id, shutdown=True) for bot_id in list(self.bots)))
         await self.flag_watcher.stop()
+        await self.usage.stop()
         if self._web is not None:
             await self._web.cleanup()
             self._web = None
@@ -233,7 +236,8 @@ class Runner:
                 log.error("supervisor round failed: %s", scrub_tokens(f"{type(exc).__name__}: {exc}"))
 
     async def _housekeeping(self) -> None:
-        """Every `housekeeping_interval` s: remove overrides past their expiry and drop their bots' cached flags.
+        """Every `housekeeping_interval` s: write the flag usage counts, remove overrides past their expiry and drop
+        their bots' cached flags.
 
         Other processes hear of it through the flag watcher; this one need not wait for it."""
         now = asyncio.get_running_loop().time()
@@ -244,6 +248,7 @@ class Runner:
             expired = await expire_overrides(session)
         for bot_id in {override.bot_id for override in expired}:
             self.gate.invalidate(bot_id)
+        await self.usage.flush()
 
     async def _reconcile(self, master: Bot) -> None:
         """Every `reconcile_interval` s: settle the Stars payments still open, with Telegram's Star ledger as the witness."""

@@ -175,3 +175,45 @@ def show(key: str = typer.Argument(..., help="Feature key, e.g. yookassa."), as_
     for config_key, value in feature["default_config"].items():
         secret = " (secret)" if config_key in feature["secret_keys"] else ""
         console.print(line(f"  {config_key} = {value!r}", (secret, "red")), highlight=False)
+
+
+@app.command()
+def usage(
+    bot: Optional[str] = typer.Option(None, "--bot", help="Only this bot: id, @username or name."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only days from this date on (YYYY-MM-DD, UTC)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """How often each bot's features were evaluated (by the bots' gate and the OFREP API), per result.
+
+    Example: `tenantctl flags usage --bot @sever_vpn_bot --since 2026-01-01`.
+    """
+    from datetime import date
+
+    from rich.table import Table
+
+    from tenantctl.flags.usage import usage_totals
+    from tenantctl.tenants.lookup import resolve_bot
+
+    try:
+        day = date.fromisoformat(since) if since else None
+    except ValueError:
+        fail(f"--since {since!r} is not a date (YYYY-MM-DD)")
+
+    async def work(session, _app):
+        bot_id = (await resolve_bot(session, bot)).id if bot else None
+        return await usage_totals(session, bot_id=bot_id, since=day)
+
+    rows = run_tx(work)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no evaluations counted" + (f" since {day}" if day else ""), highlight=False)
+        return
+    table = Table(title="flag evaluations" + (f" since {day}" if day else ""))
+    for name in ("bot", "feature", "result", "count", "days"):
+        table.add_column(name, justify="right" if name == "count" else "left")
+    for row in rows:
+        days = row["first_day"] if row["first_day"] == row["last_day"] else f"{row['first_day']} – {row['last_day']}"
+        table.add_row(str(row["bot_id"]), row["feature_key"], row["result"], f"{row['count']:,}", days)
+    console.print(table)

@@ -14,7 +14,7 @@ def features(
     bot: str = typer.Argument(..., help="Bot id, @username or name."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Every feature of a tenant with each layer: plan_value, override_value, effective value and source.
+    """Every feature of a tenant with each layer (and its rollout percentage): plan_value, override_value, value, source.
 
     Example: `tenantctl tenant features @sever_vpn_bot --json`.
     """
@@ -38,11 +38,20 @@ def features(
     def show(value) -> str:
         return "·" if value is None else ("on" if value is True else "off" if value is False else str(value))
 
+    def share(rollout) -> str:
+        if rollout is None:
+            return ""
+        inside = "" if rollout["in"] is None else (", in" if rollout["in"] else ", out")
+        return f" ({rollout['percent']}% by {rollout['by']}{inside})"
+
     for row in rows:
-        override = line(show(row["override_value"]), (" (expired)" if row["override_expired"] else "", "dim"))
+        override = line(show(row["override_value"]) + share(row["override_rollout"]),
+                        (" (expired)" if row["override_expired"] else "", "dim"))
         value = line((show(row["value"]), "green" if row["enabled"] else "dim"))
         key = line(row["key"], (" (master-only)" if row["master_only"] else "", "dim"))
-        table.add_row(row["category"], key, show(row["default_value"]), show(row["plan_value"]), override, value, row["source"])
+        splits = "".join(f"; ≤{s['upto']}: {show(s['value'])}" for s in row["user_splits"] or ())
+        table.add_row(row["category"], key, show(row["default_value"]), show(row["plan_value"]) + share(row["plan_rollout"]),
+                      override, value + splits, row["source"])
     console.print(table)
 
 
@@ -55,6 +64,9 @@ def override(
     value: Optional[str] = typer.Option(None, "--value", help="A mode feature's value."),
     config: Optional[str] = typer.Option(None, "--config", help="Config override as a JSON object."),
     set_: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
+    rollout: Optional[int] = typer.Option(None, "--rollout", min=0, max=100,
+                                          help="Apply the override to this percentage only (0-100); the rest follow the plan."),
+    rollout_by: str = typer.Option("tenant", "--rollout-by", help="Whom a rollout sticks to: tenant (bot) or user (OFREP targetingKey)."),
     expires: Optional[str] = typer.Option(None, "--expires", help="When the override stops applying: a date or ISO time, UTC unless it gives an offset (+03:30)."),
     reason: str = typer.Option(..., "--reason", help="Why; kept in the audit log."),
 ) -> None:
@@ -74,12 +86,14 @@ def override(
         found = await resolve_bot(session, bot)
         when = parse_when(expires) if expires else None
         return found.name, await set_override(session, bot_id=found.id, feature=feature, enabled=enabled, value=value,
-                                              config=overrides, expires_at=when, reason=reason, actor=actor())
+                                              config=overrides, expires_at=when, reason=reason, actor=actor(),
+                                              rollout_percent=rollout, rollout_by=rollout_by)
 
     name, result = run_tx(work)
     if result is None:
         console.print(f"{name}: override of {feature} cleared; the plan applies", highlight=False)
     else:
         state = result.value or {True: "on", False: "off", None: "inherit"}[result.enabled]
-        until = f" until {result.expires_at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if result.expires_at else ""
+        until = f" for {result.rollout_percent}% by {result.rollout_by}" if result.rollout_percent is not None else ""
+        until += f" until {result.expires_at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if result.expires_at else ""
         console.print(f"{name}: {feature} overridden ({state}){until}", highlight=False)

@@ -126,6 +126,8 @@ def show(plan: str = PLAN_ARG, as_json: bool = typer.Option(False, "--json", hel
         console.print("grants every catalogue feature, including future ones")
     for key, cell in granted.items():
         state = cell["value"] or ("on" if cell["enabled"] else "off")
+        if cell.get("rollout_percent") is not None:
+            state += f" for {cell['rollout_percent']}% by {cell['rollout_by']}"
         extra = f" config {json.dumps(cell['config'], ensure_ascii=False)}" if cell["config"] else ""
         console.print(f"  {key}: {state}{extra}", highlight=False)
 
@@ -219,21 +221,26 @@ def grant(
     off: bool = typer.Option(False, "--off", help="Deny the feature explicitly (even where the default is on)."),
     config: Optional[str] = typer.Option(None, "--config", help="Config override as a JSON object."),
     set_: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
+    rollout: Optional[int] = typer.Option(None, "--rollout", min=0, max=100,
+                                          help="Apply the grant to this percentage only (0-100); the rest keep the catalogue default."),
+    rollout_by: str = typer.Option("tenant", "--rollout-by", help="Whom a rollout sticks to: tenant (bot) or user (OFREP targetingKey)."),
 ) -> None:
-    """Grant a feature on a plan (with a mode value or a config override); every tenant on it follows.
+    """Grant a feature on a plan (with a mode value, a config override or a rollout); every tenant on it follows.
 
-    Example: `tenantctl plans grant growth support_tickets --value both`.
+    Example: `tenantctl plans grant growth support_tickets --value both --rollout 25 --rollout-by user`.
     """
     from tenantctl.plans.service import set_grant
 
     overrides = parse_config_options(config, set_)
 
     async def work(session, _app):
-        return await set_grant(session, plan=plan, feature=feature, actor=actor(), enabled=not off, value=value, config=overrides)
+        return await set_grant(session, plan=plan, feature=feature, actor=actor(), enabled=not off, value=value, config=overrides,
+                               rollout_percent=rollout, rollout_by=rollout_by)
 
     result = run_tx(work)
     state = result.value or ("on" if result.enabled else "off")
-    console.print(f"{plan}: {feature} {state}" + (f" with config {json.dumps(result.config_override, ensure_ascii=False)}" if result.config_override else ""), highlight=False)
+    share = f" for {result.rollout_percent}% by {result.rollout_by}" if result.rollout_percent is not None else ""
+    console.print(f"{plan}: {feature} {state}{share}" + (f" with config {json.dumps(result.config_override, ensure_ascii=False)}" if result.config_override else ""), highlight=False)
 
 
 @app.command()
@@ -283,6 +290,7 @@ def grants(plan: Optional[str] = typer.Argument(None, help="One plan (default: e
                 cells.append(line(("all", "green")))
             else:
                 mark = cell["value"] or (line(("✓", "green")) if cell["enabled"] else line(("✗", "red")))
-                cells.append(mark + ("*" if cell["config"] else ""))
+                share = f" {cell['rollout_percent']}%" if cell.get("rollout_percent") is not None else ""
+                cells.append(mark + ("*" if cell["config"] else "") + share)
         table.add_row(row["category"], line(row["key"], ("" if row["present"] else " (absent)", "red")), *cells)
     console.print(table)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
 
 FLAG_SOURCES = ("default", "plan", "override")
+ROLLOUT_BY = ("tenant", "user")  # a rollout is sticky by the tenant (bot id) or by the end user (targetingKey)
 
 
 class Feature(Base):
@@ -57,6 +58,9 @@ class BotFeatureFlag(Base):
     value: Mapped[str | None] = mapped_column(String(64))
     config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
     source: Mapped[str] = mapped_column(String(16), nullable=False)
+    # Per-user rollouts: [{"upto", "enabled", "value", "config"}], ascending `upto`; an end user whose bucket
+    # (flags.rollout) is at most `upto` gets that answer (first match), everyone else the columns above. None: no split.
+    user_splits: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now(), nullable=False
     )
@@ -66,6 +70,10 @@ class TenantFeatureOverride(Timestamps, Base):
     """A master admin's override of one feature for one bot; survives plan syncs."""
 
     __tablename__ = "tenant_feature_overrides"
+    __table_args__ = (
+        CheckConstraint("rollout_percent BETWEEN 0 AND 100", name="rollout_percent"),
+        CheckConstraint(f"rollout_by IN {ROLLOUT_BY}", name="rollout_by"),
+    )
 
     bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
     feature_key: Mapped[str] = mapped_column(
@@ -74,6 +82,21 @@ class TenantFeatureOverride(Timestamps, Base):
     enabled: Mapped[bool | None] = mapped_column(Boolean)  # None: inherit the plan's value
     value: Mapped[str | None] = mapped_column(String(64))  # a mode feature's value
     config_override: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
+    # the override applies to this share (0-100) of the ids `rollout_by` names; None: to everyone
+    rollout_percent: Mapped[int | None] = mapped_column(Integer)
+    rollout_by: Mapped[str] = mapped_column(String(8), default="tenant", server_default="tenant", nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
     created_by: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class FlagUsageDaily(Base):
+    """How many times a day a bot's feature was evaluated (by the gate or OFREP), per result."""
+
+    __tablename__ = "flag_usage_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    feature_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    result: Mapped[str] = mapped_column(String(64), primary_key=True)  # "on", "off" or a mode's value
+    count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)

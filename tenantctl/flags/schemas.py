@@ -34,6 +34,8 @@ def override_as_dict(override: TenantFeatureOverride) -> dict[str, Any]:
         "enabled": override.enabled,
         "value": override.value,
         "config": override.config_override,
+        "rollout_percent": override.rollout_percent,
+        "rollout_by": override.rollout_by,
         "expires_at": override.expires_at.isoformat() if override.expires_at else None,
         "reason": override.reason,
         "created_by": override.created_by,

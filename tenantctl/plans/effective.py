@@ -2,7 +2,8 @@
 
 The result lives in `bot_feature_flags`, recomputed set-based: the plan layer is resolved once per
 (plan, feature) in Python, then written for every tenant on that plan by one INSERT ... SELECT;
-only the few bots with overrides get individual rows. The statement count does not grow with the
+only the few bots with overrides, and the tenants of a grant with a tenant-sticky rollout (decided
+here by bot id), get individual rows. A user-sticky rollout is stored as `user_splits`. The statement count does not grow with the
 number of tenants. Every domain that changes an input (catalogue, grant, plan, override,
 subscription status) calls `recompute_flags` in its own transaction.
 """
@@ -33,7 +34,7 @@ from tenantctl.core.db import JSONType, utcnow
 from tenantctl.flags.catalogue import mode_off_value
 from tenantctl.flags.live import notify_flags_changed
 from tenantctl.flags.models import BotFeatureFlag, Feature, TenantFeatureOverride
-from tenantctl.flags.resolution import Effective, Layer, resolve
+from tenantctl.flags.resolution import Effective, Layer, Split, resolve, resolve_split
 from tenantctl.flags.service import SyncReport, store_catalogue
 from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
 
@@ -46,7 +47,8 @@ def plan_layer_for(plan: TenantSubscriptionPlan, feature: Feature, grant: PlanFe
     if feature.master_only:
         return None
     if grant is not None:
-        return Layer(grant.enabled, grant.value if grant.enabled else None, grant.config_override)
+        return Layer(grant.enabled, grant.value if grant.enabled else None, grant.config_override,
+                     grant.rollout_percent, grant.rollout_by)
     if plan.grants_all_features:
         return Layer(True)
     return None
@@ -56,17 +58,41 @@ def override_layer_for(override: TenantFeatureOverride | None, now: datetime) ->
     """The override's layer, or None when there is none or it has expired."""
     if override is None or (override.expires_at is not None and override.expires_at <= now):
         return None
-    return Layer(override.enabled, override.value, override.config_override)
+    return Layer(override.enabled, override.value, override.config_override, override.rollout_percent,
+                 override.rollout_by)
 
 
-def tenant_flag(feature: Feature, plan_layer: Layer | None, override: Layer | None, *, active: bool) -> Effective:
-    """A tenant's effective flag: the three layers, except that a master-only feature is off (source default)."""
+def tenant_split(feature: Feature, plan_layer: Layer | None, override: Layer | None, *, active: bool,
+                 bot_id: int | None) -> Split:
+    """A tenant's effective flag: the three layers and their rollouts, except that a master-only feature is off."""
     if feature.master_only:
-        return resolve(feature, None, None, active=False)
-    return resolve(feature, plan_layer, override, active=active)
+        return Split(resolve(feature, None, None, active=False))
+    return resolve_split(feature, plan_layer, override, active=active, bot_id=bot_id)
 
 
-MAX_VALUES_ROWS = 4000  # 7 parameters a row: 28,000, under SQLite's 32,766
+def tenant_flag(feature: Feature, plan_layer: Layer | None, override: Layer | None, *, active: bool,
+                bot_id: int) -> Effective:
+    """A tenant's effective flag for its end users in no user-sticky rollout."""
+    return tenant_split(feature, plan_layer, override, active=active, bot_id=bot_id).base
+
+
+def user_splits(split: Split) -> list[dict[str, Any]] | None:
+    """The `user_splits` column of a bot's flag: the answers by bucket of its user-sticky rollouts, or None."""
+    return [{"upto": upto, "enabled": eff.enabled, "value": eff.value, "config": eff.config}
+            for upto, eff in split.splits] or None
+
+
+def _flag_row(bot_id: int, feature_key: str, split: Split) -> dict[str, Any]:
+    base = split.base
+    return {"bot_id": bot_id, "feature_key": feature_key, "enabled": base.enabled, "value": base.value,
+            "config": base.config, "source": base.source, "user_splits": user_splits(split)}
+
+
+def _tenant_sticky(layer: Layer | None) -> bool:
+    return layer is not None and layer.rollout_percent is not None and layer.rollout_by == "tenant"
+
+
+MAX_VALUES_ROWS = 4000  # 8 parameters a row: 32,000, under SQLite's 32,766
 MAX_FEATURES_PER_STATEMENT = 10_000
 
 
@@ -138,12 +164,28 @@ async def _rewrite(session: AsyncSession, plans: list[TenantSubscriptionPlan], f
 
     plan_layers: dict[tuple[int, str], Layer | None] = {}
     rows = []
+    by_bot: list[tuple[Feature, Layer, int]] = []  # grants with a tenant-sticky rollout: decided bot by bot
     for plan in plans:
         for feature in features:
             layer = plan_layers[(plan.id, feature.key)] = plan_layer_for(plan, feature, grants.get((plan.id, feature.key)))
+            if _tenant_sticky(layer):
+                by_bot.append((feature, layer, plan.id))
+                continue
             for active in (True, False):
-                eff = tenant_flag(feature, layer, None, active=active)
-                rows.append((plan.id, active, feature.key, eff.enabled, eff.value, eff.config, eff.source))
+                split = tenant_split(feature, layer, None, active=active, bot_id=None)
+                eff = split.base
+                rows.append((plan.id, active, feature.key, eff.enabled, eff.value, eff.config, eff.source,
+                             user_splits(split)))
+    if by_bot:
+        tenants_by_plan: dict[int, list[tuple[int, bool]]] = {}
+        for bot_id, plan_id, status in (await session.execute(
+                select(TenantSubscription.bot_id, TenantSubscription.plan_tier_id, TenantSubscription.status)
+                .where(sub_filter, TenantSubscription.plan_tier_id.in_({plan_id for _, _, plan_id in by_bot})))).all():
+            tenants_by_plan.setdefault(plan_id, []).append((bot_id, status == "active"))
+        per_bot = [_flag_row(bot_id, feature.key, tenant_split(feature, layer, None, active=active, bot_id=bot_id))
+                   for feature, layer, plan_id in by_bot for bot_id, active in tenants_by_plan.get(plan_id, [])]
+        if per_bot:
+            await session.execute(insert(BotFeatureFlag), per_bot)
     if rows:
         resolved = (
             values(
@@ -154,6 +196,7 @@ async def _rewrite(session: AsyncSession, plans: list[TenantSubscriptionPlan], f
                 column("value", String),
                 column("config", JSONType),
                 column("source", String),
+                column("user_splits", JSONType),
                 name="resolved",
             )
             .data(rows)
@@ -167,13 +210,14 @@ async def _rewrite(session: AsyncSession, plans: list[TenantSubscriptionPlan], f
                 resolved.c.value,
                 resolved.c.config,
                 resolved.c.source,
+                resolved.c.user_splits,
             )
             .join(resolved, resolved.c.plan_id == TenantSubscription.plan_tier_id)
             .where(sub_filter, resolved.c.active == (TenantSubscription.status == "active"))
         )
         await session.execute(
             insert(BotFeatureFlag).from_select(
-                ["bot_id", "feature_key", "enabled", "value", "config", "source"], source_rows
+                ["bot_id", "feature_key", "enabled", "value", "config", "source", "user_splits"], source_rows
             )
         )
     await _apply_overrides(session, features, plan_layers, sub_filter, now)
@@ -201,17 +245,11 @@ async def _apply_overrides(
     updates = []
     for override, plan_id in result.all():
         feature = by_key[override.feature_key]
-        eff = tenant_flag(feature, plan_layers.get((plan_id, feature.key)), override_layer_for(override, now), active=True)
-        updates.append(
-            {
-                "b_bot_id": override.bot_id,
-                "b_feature_key": override.feature_key,
-                "enabled": eff.enabled,
-                "value": eff.value,
-                "config": eff.config,
-                "source": eff.source,
-            }
-        )
+        split = tenant_split(feature, plan_layers.get((plan_id, feature.key)), override_layer_for(override, now),
+                            active=True, bot_id=override.bot_id)
+        row = _flag_row(override.bot_id, override.feature_key, split)
+        row["b_bot_id"], row["b_feature_key"] = row.pop("bot_id"), row.pop("feature_key")
+        updates.append(row)
     if updates:
         await session.execute(
             update(BotFeatureFlag.__table__)
@@ -223,8 +261,16 @@ async def _apply_overrides(
         )
 
 
+def _shown(feature: Feature, eff: Effective) -> bool | str | None:
+    """What an answer shows: a switch's on/off, a mode's value (its off value when off)."""
+    if feature.kind == "mode":
+        return eff.value if eff.enabled else mode_off_value(feature.allowed_values)
+    return eff.enabled
+
+
 async def explain_bot_flags(session: AsyncSession, *, bot_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every feature for one bot with each layer shown: default, plan_value, override_value, value, source."""
+    """Every feature for one bot with each layer shown: default, plan_value, override_value, value, source,
+    each layer's rollout, and the answers of end users in a user-sticky rollout (`user_splits`)."""
     now = now or utcnow()
     subscription = await session.scalar(select(TenantSubscription).where(TenantSubscription.bot_id == bot_id))
     plan = await session.get(TenantSubscriptionPlan, subscription.plan_tier_id) if subscription else None
@@ -244,7 +290,8 @@ async def explain_bot_flags(session: AsyncSession, *, bot_id: int, now: datetime
         plan_layer = plan_layer_for(plan, feature, grants.get(feature.key)) if plan else None
         override = overrides.get(feature.key)
         override_layer = override_layer_for(override, now)
-        eff = tenant_flag(feature, plan_layer, override_layer, active=active)
+        split = tenant_split(feature, plan_layer, override_layer, active=active, bot_id=bot_id)
+        eff = split.base
         rows.append(
             {
                 "key": feature.key,
@@ -253,11 +300,16 @@ async def explain_bot_flags(session: AsyncSession, *, bot_id: int, now: datetime
                 "default_value": feature.default_value if feature.kind == "mode" else feature.default_enabled,
                 "plan_value": plan_layer.shown() if plan_layer else None,
                 "override_value": override_layer.shown() if override_layer else None,
+                "plan_rollout": plan_layer.rollout(feature.key, bot_id) if plan_layer else None,
+                "override_rollout": override_layer.rollout(feature.key, bot_id) if override_layer else None,
                 "override_expired": override is not None and override_layer is None,
-                "value": (eff.value if eff.enabled else mode_off_value(feature.allowed_values)) if feature.kind == "mode" else eff.enabled,
+                "value": _shown(feature, eff),
                 "enabled": eff.enabled,
                 "source": eff.source,
                 "config": eff.config,
+                "rolled_out": split.rolled,
+                "user_splits": [{"upto": upto, "value": _shown(feature, answer), "enabled": answer.enabled,
+                                 "config": answer.config} for upto, answer in split.splits] or None,
                 "present": feature.is_present,
                 "master_only": feature.master_only,
             }

@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Str
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
+from tenantctl.flags.models import ROLLOUT_BY
 
 SUBSCRIPTION_STATUSES = ("active", "expired", "cancelled")
 
@@ -54,6 +55,8 @@ class PlanFeatureGrant(Timestamps, Base):
             postgresql_where=text("enabled = true"),
             sqlite_where=text("enabled = 1"),
         ),
+        CheckConstraint("rollout_percent BETWEEN 0 AND 100", name="rollout_percent"),
+        CheckConstraint(f"rollout_by IN {ROLLOUT_BY}", name="rollout_by"),
     )
 
     plan_tier_id: Mapped[int] = mapped_column(
@@ -65,6 +68,9 @@ class PlanFeatureGrant(Timestamps, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
     value: Mapped[str | None] = mapped_column(String(64))  # a mode feature's value
     config_override: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
+    # the grant applies to this share (0-100) of the ids `rollout_by` names; None: to everyone
+    rollout_percent: Mapped[int | None] = mapped_column(Integer)
+    rollout_by: Mapped[str] = mapped_column(String(8), default="tenant", server_default="tenant", nullable=False)
 
 
 class TenantSubscription(Timestamps, Base):

@@ -76,7 +76,7 @@ async def plan_change_preview(session: AsyncSession, *, bot_id: int, plan: str, 
         shown = []
         for plan_row in (current, target):
             layer = plan_layer_for(plan_row, feature, grants.get((plan_row.id, feature.key))) if plan_row else None
-            effective = tenant_flag(feature, layer, overrides.get(feature.key), active=active)
+            effective = tenant_flag(feature, layer, overrides.get(feature.key), active=active, bot_id=bot_id)
             shown.append(_shown(feature, effective.enabled, effective.value))
         if shown[0] != shown[1]:
             changes.append(FlagChange(feature.key, shown[0], shown[1]))

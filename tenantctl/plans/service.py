@@ -14,6 +14,7 @@ from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.text import suggest
 from tenantctl.flags.models import Feature
+from tenantctl.flags.rollout import validated_rollout
 from tenantctl.flags.service import get_feature, validated_layer
 from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import (
@@ -95,6 +96,11 @@ async def archive_plan(session: AsyncSession, *, name: str, actor: str) -> Tenan
     return await edit_plan(session, name=name, actor=actor, is_active=False)
 
 
+def _grant_state(grant: PlanFeatureGrant) -> dict[str, Any]:
+    """A grant as audited: its layer and its rollout."""
+    return {**grant_as_dict(grant), "rollout_percent": grant.rollout_percent, "rollout_by": grant.rollout_by}
+
+
 async def set_grant(
     session: AsyncSession,
     *,
@@ -104,18 +110,22 @@ async def set_grant(
     enabled: bool = True,
     value: str | None = None,
     config: dict[str, Any] | None = None,
+    rollout_percent: int | None = None,
+    rollout_by: str | None = None,
 ) -> PlanFeatureGrant:
-    """Grant (or explicitly deny) a feature on a plan; every tenant on it follows."""
+    """Grant (or explicitly deny) a feature on a plan, to all its tenants or to a rollout's share; they follow."""
     plan_row = await get_plan(session, plan)
+    rollout_percent, rollout_by = validated_rollout(rollout_percent, rollout_by)
     feature_row, layer = await validated_layer(session, feature=feature, enabled=enabled, value=value, config=config)
     grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True)
-    before = grant_as_dict(grant) if grant else None
+    before = _grant_state(grant) if grant else None
     if grant is None:
         grant = PlanFeatureGrant(plan_tier_id=plan_row.id, feature_key=feature_row.key)
         session.add(grant)
     grant.enabled, grant.value, grant.config_override = layer.enabled, layer.value, layer.config
+    grant.rollout_percent, grant.rollout_by = rollout_percent, rollout_by
     await session.flush()
-    after = grant_as_dict(grant)
+    after = _grant_state(grant)
     if before != after:
         plan_row.grants_edited_at = utcnow()
         await record(session, actor=actor, action="grant.set", entity=f"plan:{plan_row.name}/{feature_row.key}", before=before, after=after)
@@ -130,7 +140,7 @@ async def revoke_grant(session: AsyncSession, *, plan: str, feature: str, actor:
     grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True)
     if grant is None:
         raise NotFound(f"plan {plan_row.name!r} has no grant for {feature_row.key!r}")
-    await record(session, actor=actor, action="grant.revoke", entity=f"plan:{plan_row.name}/{feature_row.key}", before=grant_as_dict(grant))
+    await record(session, actor=actor, action="grant.revoke", entity=f"plan:{plan_row.name}/{feature_row.key}", before=_grant_state(grant))
     await session.delete(grant)
     plan_row.grants_edited_at = utcnow()
     await session.flush()
@@ -157,7 +167,8 @@ async def grants_matrix(session: AsyncSession, *, plan: str | None = None) -> di
             if feature.master_only:
                 cells[p.name] = None
             elif grant is not None:
-                cells[p.name] = {"enabled": grant.enabled, "value": grant.value, "config": grant.config_override}
+                cells[p.name] = {"enabled": grant.enabled, "value": grant.value, "config": grant.config_override,
+                                 "rollout_percent": grant.rollout_percent, "rollout_by": grant.rollout_by}
             elif p.grants_all_features:
                 cells[p.name] = {"enabled": True, "value": None, "config": {}, "implicit": True}
             else:

@@ -12,6 +12,7 @@ from tenantctl.audit.service import record
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Invalid, NotFound
 from tenantctl.flags.models import TenantFeatureOverride
+from tenantctl.flags.rollout import validated_rollout
 from tenantctl.flags.schemas import override_as_dict
 from tenantctl.flags.service import validated_layer
 from tenantctl.plans.effective import recompute_flags
@@ -29,12 +30,16 @@ async def set_override(
     value: str | None = None,
     config: dict[str, Any] | None = None,
     expires_at: datetime | None = None,
+    rollout_percent: int | None = None,
+    rollout_by: str | None = None,
     now: datetime | None = None,
 ) -> TenantFeatureOverride | None:
-    """Set an override (enabled None = inherit the plan's value); inherit with no config clears it."""
+    """Set an override (enabled None = inherit the plan's value), for everyone or a rollout's share; inherit with no
+    config clears it."""
     now = now or utcnow()
     if not reason or not reason.strip():
         raise Invalid("an override needs a reason")
+    rollout_percent, rollout_by = validated_rollout(rollout_percent, rollout_by)
     if expires_at is not None and expires_at <= now:
         raise Invalid("the expiry is in the past")
     feature_row, layer = await validated_layer(session, feature=feature, enabled=enabled, value=value, config=config)
@@ -44,6 +49,8 @@ async def set_override(
     before = override_as_dict(override) if override else None
     entity = f"bot:{bot_id}/{feature_row.key}"
     if enabled is None and value is None and not config:
+        if rollout_percent is not None:
+            raise Invalid("a rollout needs an override to roll out: --on, --off, --value or a config")
         if override is None:
             raise NotFound(f"bot {bot_id} has no override for {feature_row.key}")
         await session.delete(override)
@@ -55,6 +62,7 @@ async def set_override(
         override = TenantFeatureOverride(bot_id=bot_id, feature_key=feature_row.key)
         session.add(override)
     override.enabled, override.value, override.config_override = enabled, value, config
+    override.rollout_percent, override.rollout_by = rollout_percent, rollout_by
     override.expires_at, override.reason, override.created_by = expires_at, reason.strip(), actor
     await session.flush()
     await record(session, actor=actor, action="override.set", entity=entity, bot_id=bot_id, before=before, after=override_as_dict(override))

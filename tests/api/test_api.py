@@ -12,7 +12,7 @@ import pytest_asyncio
 from aiohttp import web
 from sqlalchemy import select
 
-from tenantctl.api.app import RateLimiter, build_app
+from tenantctl.api.app import CACHE_KEY, RateLimiter, build_app
 from tenantctl.billing.lifecycle import suspend_tenant
 from tenantctl.core.app import App
 from tenantctl.flags.models import Feature
@@ -33,6 +33,7 @@ class Api:
     url: str
     tokens: dict[str, str]  # tenant name -> plaintext API token
     bot_ids: dict[str, int]
+    webapp: web.Application
 
     async def call(self, method: str, path: str, token: str | None, **kwargs) -> tuple[int, Any, Any]:
         headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
@@ -56,13 +57,14 @@ async def api(app: App, tmp_path) -> AsyncIterator[Api]:
             result = await provision_tenant(session, name=name, token=tenant_token(n), owner_telegram_id=500 + n, plan=plan,
                                             box=app.secret_box, actor="test", identity=None, now=NOW)
             tokens[name], bot_ids[name] = result.api_token_plaintext, result.bot.id
-    runner = web.AppRunner(build_app(app, limiter=RateLimiter(rate=5, burst=20)), access_log=None)
+    webapp = build_app(app, limiter=RateLimiter(rate=5, burst=20))
+    runner = web.AppRunner(webapp, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield Api(app, f"http://127.0.0.1:{port}", tokens, bot_ids)
+        yield Api(app, f"http://127.0.0.1:{port}", tokens, bot_ids, webapp)
     finally:
         await runner.cleanup()
 
@@ -165,3 +167,48 @@ async def test_the_openfeature_sdk_reads_a_tenants_flags(api: Api) -> None:
     assert beta[:2] == (True, "tickets") and alpha[:2] == (False, "tickets")  # two tenants, two answers
     missing = alpha[2]
     assert missing.value is True and missing.error_code == ErrorCode.FLAG_NOT_FOUND
+
+
+async def test_rollouts_answer_split_per_targeting_key_and_evaluations_are_counted(api: Api) -> None:
+    from tenantctl.flags.models import FlagUsageDaily
+    from tenantctl.flags.rollout import bucket
+    from tenantctl.flags.usage import UsageFlusher
+    from tenantctl.plans.service import set_grant
+
+    async with api.app.unit_of_work() as session:
+        await set_grant(session, plan="growth", feature="support_tickets", actor="test", value="both", rollout_percent=50,
+                        rollout_by="user")
+    beta = api.tokens["Beta"]
+    for _ in range(60):  # through the flag watcher
+        status, _, flag = await api.call("POST", "/ofrep/v1/evaluate/flags/support_tickets", beta, json={})
+        if flag["reason"] == "SPLIT":
+            break
+        await asyncio.sleep(0.25)
+    assert (flag["value"], flag["reason"]) == ("tickets", "SPLIT")  # no targetingKey: in no rollout
+    users = ["u-1", "u-2", "u-3", "u-4", "u-5", "u-6"]
+    assert {bucket("support_tickets", u) <= 50 for u in users} == {True, False}
+    seen = {}
+    for user in users:
+        await asyncio.sleep(0.2)  # under the test's rate limit
+        status, _, flag = await api.call("POST", "/ofrep/v1/evaluate/flags/support_tickets", beta,
+                                         json={"context": {"targetingKey": user}})
+        seen[user] = (status, flag["value"], flag["reason"])
+    assert seen == {u: (200, "both" if bucket("support_tickets", u) <= 50 else "tickets", "SPLIT") for u in users}
+    inside = next(u for u in users if bucket("support_tickets", u) <= 50)
+    status, headers, bulk = await api.call("POST", "/ofrep/v1/evaluate/flags", beta, json={"context": {"targetingKey": inside}})
+    assert status == 200 and {f["key"]: f["value"] for f in bulk["flags"]}["support_tickets"] == "both"
+    status, _, _ = await api.call("POST", "/ofrep/v1/evaluate/flags", beta, json={"context": {"targetingKey": inside}},
+                                  headers={"If-None-Match": headers["ETag"]})
+    assert status == 304
+    _, base_headers, base = await api.call("POST", "/ofrep/v1/evaluate/flags", beta, json={})
+    assert {f["key"]: f["value"] for f in base["flags"]}["support_tickets"] == "tickets"
+    assert base_headers["ETag"] != headers["ETag"]
+
+    assert await UsageFlusher([api.webapp[CACHE_KEY]], api.app.unit_of_work).flush() > 0
+    async with api.app.unit_of_work() as session:
+        counts = {(r.feature_key, r.result): r.count for r in (await session.scalars(
+            select(FlagUsageDaily).where(FlagUsageDaily.bot_id == api.bot_ids["Beta"]))).all()}
+    wanted = sum(bucket("support_tickets", u) <= 50 for u in users)
+    assert counts[("support_tickets", "both")] == wanted + 2  # single evaluations, and the two bulk answers for `inside`
+    assert counts[("support_tickets", "tickets")] >= len(users) - wanted + 2
+    assert not any(key.endswith(".config") for key, _ in counts)

@@ -94,3 +94,50 @@ def test_strict_extract_fails_on_warnings(cli_env, tmp_path) -> None:
     assert {w["line"] for w in warnings} >= {2, 3}
     strict = tc("flags", "extract", str(messy), "--strict")
     assert strict.exit_code == 1 and "--strict" in strict.output
+
+
+def test_rollouts_and_usage_through_the_cli(cli_env, settings) -> None:
+    import asyncio
+
+    from tenantctl.core.app import App
+    from tenantctl.flags.usage import record_usage
+    from tenantctl.plans.effective import recompute_flags
+    from tenantctl.plans.service import get_plan
+    from tests.factories import tenants
+
+    assert tc("flags", "sync", str(EXAMPLE_ENV)).exit_code == 0
+    assert tc("plans", "seed", "--file", str(DEFAULT_SEED_PATH)).exit_code == 0
+
+    async def a_tenant() -> int:
+        app = await App.open(settings)
+        try:
+            async with app.unit_of_work() as s:
+                (bot_id,) = await tenants(s, (await get_plan(s, "growth")).id, 1)
+                await recompute_flags(s)
+                await record_usage(s, counts={(bot_id, "yookassa", "on"): 3}, day=__import__("datetime").date(2026, 5, 1))
+            return bot_id
+        finally:
+            await app.close()
+
+    bot_id = asyncio.run(a_tenant())
+    granted = tc("plans", "grant", "growth", "yookassa", "--rollout", "25", "--rollout-by", "user")
+    assert granted.exit_code == 0 and "yookassa on for 25% by user" in granted.output
+    shown = json.loads(tc("plans", "show", "growth", "--json").stdout)
+    assert (shown["grants"]["yookassa"]["rollout_percent"], shown["grants"]["yookassa"]["rollout_by"]) == (25, "user")
+    wrong = tc("plans", "grant", "growth", "yookassa", "--rollout", "25", "--rollout-by", "session")
+    assert wrong.exit_code != 0 and len(wrong.output.strip().splitlines()) == 1
+
+    overridden = tc("tenant", "override", str(bot_id), "trial_subscription", "--on", "--rollout", "40", "--reason", "a/b")
+    assert overridden.exit_code == 0 and "for 40% by tenant" in overridden.output
+    rows = {r["key"]: r for r in json.loads(tc("tenant", "features", str(bot_id), "--json").stdout)}
+    assert rows["yookassa"]["plan_rollout"] == {"percent": 25, "by": "user", "in": None}
+    assert rows["trial_subscription"]["override_rollout"]["percent"] == 40
+    table = tc("tenant", "features", str(bot_id))
+    assert table.exit_code == 0 and "(25%" in table.output
+
+    usage = json.loads(tc("flags", "usage", "--bot", str(bot_id), "--json").stdout)
+    assert [(u["feature_key"], u["result"], u["count"]) for u in usage] == [("yookassa", "on", 3)]
+    assert json.loads(tc("flags", "usage", "--since", "2026-05-02", "--json").stdout) == []
+    assert "yookassa" in tc("flags", "usage").output
+    bad = tc("flags", "usage", "--since", "May")
+    assert bad.exit_code != 0 and "not a date" in bad.output

@@ -24,7 +24,7 @@ from tenantctl.customers.models import (
     Transaction,
     User,
 )
-from tenantctl.flags.models import BotFeatureFlag, Feature, TenantFeatureOverride
+from tenantctl.flags.models import BotFeatureFlag, Feature, FlagUsageDaily, TenantFeatureOverride
 from tenantctl.models import metadata
 from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.plans.models import (
@@ -73,6 +73,7 @@ async def test_every_model_round_trips(app) -> None:
                 Transaction(bot_id=bot.id, user_id=user.id, kind="deposit", amount_kopeks=19900,
                             payment_method="yookassa", external_id="yk-1"),
                 TrafficDaily(bot_id=bot.id, day=date(2026, 11, 1), consumed_bytes=2**41, sold_bytes=2**42),
+                FlagUsageDaily(day=date(2026, 11, 1), bot_id=bot.id, feature_key="yookassa", result="on", count=2**40),
                 PlatformPayment(bot_id=bot.id, registration_id=registration.id, purpose="activation",
                                 method="telegram_stars", amount_minor=667, currency="XTR", external_id="ch_1",
                                 receipt={"text": "оплачено"}),
@@ -90,7 +91,7 @@ async def test_every_model_round_trips(app) -> None:
         counts = {}
         for model in (Bot, BotAdmin, BotConfiguration, ApiToken, TenantFeatureOverride, TenantPaymentCard,
                       PlanFeatureGrant, TenantSubscription, BotFeatureFlag, Subscription, Transaction,
-                      TrafficDaily, PlatformPayment, PaymentInbox, PlatformRefund, AuditEntry, FsmRecord, User, BotPlan,
+                      TrafficDaily, FlagUsageDaily, PlatformPayment, PaymentInbox, PlatformRefund, AuditEntry, FsmRecord, User, BotPlan,
                       TenantRegistration, TenantSubscriptionPlan, Feature, KeyVerifier):  # pinned by App.open
             counts[model.__tablename__] = len((await s.scalars(select(model))).all())
         assert set(counts.values()) == {1}, counts
