@@ -1,0 +1,188 @@
+"""OFREP serving throughput: the tenant API against a bare aiohttp handler returning the same 20-flag JSON.
+
+Both servers run in child processes on 127.0.0.1; the same aiohttp load client (C concurrent
+connections for D seconds each) measures req/s and p99 latency for: bulk 200, bulk 304 (If-None-Match),
+a single flag. The API's rate limit is raised out of the way (it is not what is measured).
+Goals: >= 80 % of the bare aiohttp figure, and >= 5x the Unleash 8.2 server (1.4-1.7k req/s for 20 flags).
+
+Usage: python bench/ofrep_serve.py [--seconds 5] [--connections 32]
+PostgreSQL comes from TENANTCTL_BENCH_DATABASE_URL (default: the local trust-auth server); a throwaway
+database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import insert
+from sqlalchemy.engine import make_url
+
+from tenantctl.core.app import App
+from tenantctl.core.db import utcnow
+from tenantctl.core.migrate import upgrade
+from tenantctl.core.settings import Settings
+from tenantctl.flags.live import libpq_url
+from tenantctl.flags.models import Feature
+from tenantctl.plans.effective import recompute_flags
+from tenantctl.plans.models import TenantSubscription
+from tenantctl.plans.service import create_plan
+from tenantctl.tenants.models import Bot
+from tenantctl.tenants.rules import bot_name_key
+from tenantctl.tenants.tokens import issue_api_token
+
+SERVER = os.environ.get("TENANTCTL_BENCH_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+KEY = "x" * 43 + "="
+FEATURES = 10  # a switch and its .config each: 20 OFREP flags
+
+
+def settings(url: str, home: str) -> Settings:
+    return Settings(database_url=url, secret_key=KEY, key_file=str(Path(home) / "secret.key"))
+
+
+async def populate(app: App) -> str:
+    """One active tenant with FEATURES features; its API token."""
+    async with app.unit_of_work() as s:
+        s.add_all(Feature(key=f"feature_{i}", env_key=f"FEATURE_{i}_ENABLED", category="other", kind="switch",
+                          default_enabled=i % 2 == 0, default_config={"LIMIT": i}, config_keys=["LIMIT"]) for i in range(FEATURES))
+        await s.flush()
+        plan = await create_plan(s, name="growth", actor="bench", monthly_price_kopeks=1000000)
+        bot_id = await s.scalar(insert(Bot).values(name="t", name_key=bot_name_key("t"), token_encrypted="x",
+                                                   token_fingerprint="f" * 64, status="active").returning(Bot.id))
+        await s.execute(insert(TenantSubscription).values(bot_id=bot_id, plan_tier_id=plan.id, end_date=utcnow() + timedelta(days=30)))
+        await recompute_flags(s)
+        token, _ = await issue_api_token(s, bot_id=bot_id, actor="bench")
+        return token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def serve(kind: str, port: int, url: str, home: str, body_file: str) -> None:
+    """A child: the tenant API (kind "api") or the bare handler (kind "bare") on 127.0.0.1:port."""
+    from aiohttp import web
+
+    if kind == "api":
+        from tenantctl.api.app import RateLimiter, build_app
+
+        webapp = build_app(await App.open(settings(url, home)), limiter=RateLimiter(rate=1e9, burst=1e9))
+    else:
+        body = Path(body_file).read_text()
+
+        async def bare(_request: web.Request) -> web.Response:
+            return web.Response(text=body, content_type="application/json")
+
+        webapp = web.Application()
+        webapp.router.add_post("/ofrep/v1/evaluate/flags", bare)
+        webapp.router.add_post("/ofrep/v1/evaluate/flags/{key}", bare)
+    runner = web.AppRunner(webapp, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def load(url: str, headers: dict[str, str], seconds: float, connections: int, expect: int) -> dict[str, float]:
+    """Requests a second and p99 latency (ms) of POSTs to `url` from `connections` concurrent clients."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as http:
+        async def client() -> None:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                async with http.post(url, headers=headers, data=b"{}") as response:
+                    await response.read()
+                    assert response.status == expect, (url, response.status)
+                latencies.append(time.perf_counter() - start)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {"rps": round(len(latencies) / elapsed), "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 2)}
+
+
+async def start_child(*args: str) -> asyncio.subprocess.Process:
+    child = await asyncio.create_subprocess_exec(sys.executable, __file__, *args, stdout=asyncio.subprocess.PIPE)
+    assert (await asyncio.wait_for(child.stdout.readline(), 60)).strip() == b"ready"
+    return child
+
+
+async def measure(url: str, home: str, seconds: float, connections: int) -> dict[str, dict[str, float]]:
+    app = await App.open(settings(url, home), check_schema=False)
+    await upgrade(app.engine)
+    token = await populate(app)
+    await app.close()
+    api_port, bare_port = free_port(), free_port()
+    api = await start_child("--serve", "api", str(api_port), url, home, "-")
+    children = [api]
+    try:
+        auth = {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{api_port}/ofrep/v1/evaluate/flags", headers=auth) as response:
+                body, etag = await response.text(), response.headers["ETag"]
+        assert len(json.loads(body)["flags"]) == 2 * FEATURES
+        body_file = str(Path(home) / "flags.json")
+        Path(body_file).write_text(body)
+        children.append(await start_child("--serve", "bare", str(bare_port), url, home, body_file))
+        results = {}
+        for name, path, headers, status in (("bulk_200", "/ofrep/v1/evaluate/flags", auth, 200),
+                                            ("bulk_304", "/ofrep/v1/evaluate/flags", {**auth, "If-None-Match": etag}, 304),
+                                            ("single", "/ofrep/v1/evaluate/flags/feature_3", auth, 200)):
+            results[name] = await load(f"http://127.0.0.1:{api_port}{path}", headers, seconds, connections, status)
+        results["bare_aiohttp_bulk"] = await load(f"http://127.0.0.1:{bare_port}/ofrep/v1/evaluate/flags", {}, seconds,
+                                                  connections, 200)
+        return results
+    finally:
+        for child in children:
+            child.kill()
+            await child.wait()
+
+
+async def main(seconds: float, connections: int) -> None:
+    import psycopg
+
+    name = f"tenantctl_ofrep_{os.getpid()}"
+    with psycopg.connect(libpq_url(SERVER), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
+            results = await measure(url, home, seconds, connections)
+    finally:
+        with psycopg.connect(libpq_url(SERVER), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    bare = results["bare_aiohttp_bulk"]["rps"]
+    share = round(results["bulk_200"]["rps"] / bare, 3)
+    print(json.dumps({"bench": "ofrep_serve", "client": "aiohttp", "seconds": seconds, "connections": connections,
+                      "flags": 2 * FEATURES, **results, "bulk_200_share_of_bare": share,
+                      "targets": {"share_of_bare": 0.8, "rps": 5 * 1400},
+                      "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL"}))
+    print(f"OFREP bulk 200: {results['bulk_200']['rps']} req/s (p99 {results['bulk_200']['p99_ms']} ms), "
+          f"bulk 304: {results['bulk_304']['rps']} req/s, single: {results['single']['rps']} req/s; "
+          f"bare aiohttp: {bare} req/s; bulk 200 is {share:.0%} of bare (goal >= 80 %, and >= 7000 req/s)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 7 and sys.argv[1] == "--serve":
+        asyncio.run(serve(*sys.argv[2:3], int(sys.argv[3]), *sys.argv[4:7]))
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.connections))
