@@ -123,8 +123,8 @@ async def time_dashboards(app: App, bot_ids: list[int], runs: int, warmup: int =
     return samples
 
 
-async def slowest_statement(app: App, bot_id: int) -> tuple[float, str, object]:
-    """Run one dashboard, timing each statement; the slowest one with its parameters."""
+async def statement_timings(app: App, bot_id: int) -> list[tuple[float, str, object]]:
+    """Run one dashboard, timing each statement: (seconds, statement, parameters), slowest first."""
     timings: list[tuple[float, str, object]] = []
 
     def before(conn, _cursor, _statement, _parameters, _context, _many):
@@ -141,7 +141,7 @@ async def slowest_statement(app: App, bot_id: int) -> tuple[float, str, object]:
     finally:
         event.remove(app.engine.sync_engine, "before_cursor_execute", before)
         event.remove(app.engine.sync_engine, "after_cursor_execute", after)
-    return max(timings, key=lambda timing: timing[0])
+    return sorted(timings, key=lambda timing: -timing[0])
 
 
 def time_charts(daily, runs: int) -> dict[str, dict[str, float]]:
@@ -195,7 +195,8 @@ async def main(scale: float, runs: int) -> None:
             largest = await time_dashboards(app, [1], runs)
             async with app.unit_of_work() as session:
                 daily = (await tenant_dashboard(session, bot_id=1, period=resolve_period("30d"))).daily
-            seconds, statement, parameters = await slowest_statement(app, 1)
+            timings = await statement_timings(app, 1)
+            _seconds, statement, parameters = timings[0]
             with psycopg.connect(libpq(url)) as conn:
                 plan = "\n".join(row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters))
         finally:
@@ -216,7 +217,7 @@ async def main(scale: float, runs: int) -> None:
         "postgresql_largest": percentiles(largest),
         "charts": charts,
         "sqlite_demo": demo,
-        "slowest_statement_ms": round(seconds * 1000, 1),
+        "largest_statements_ms": [[round(seconds * 1000, 1), " ".join(sql.split())[:90]] for seconds, sql, _ in timings],
         "targets": {"typical_p95_ms": 50, "largest_p95_ms": 150, "chart_ms": 150, "sqlite_demo_ms": 20},
         "machine": f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }

@@ -124,7 +124,7 @@ def _figures(dashboard, which: str) -> dict:
 
 
 @pytest.mark.parametrize("spec", [("today", None, None), ("7d", None, None), ("30d", None, None), ("month", None, None),
-                                  ("all", None, None), (None, "2025-02-01", "2025-02-28")])
+                                  ("all", None, None), (None, "2025-02-01", "2025-02-28"), (None, "2025-01-01", "2025-01-20")])
 async def test_every_figure_equals_the_rows_for_each_period_and_the_previous_one(app: App, tmp_path: Path, spec) -> None:
     alpha, beta = await _tenants(app, tmp_path)
     rows = await _fill(app, alpha, seed=1)
