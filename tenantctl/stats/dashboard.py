@@ -49,9 +49,8 @@ class Period:
     previous_end: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        iso = lambda moment: moment.isoformat() if moment else None  # noqa: E731
-        return {"name": self.name, "start": iso(self.start), "end": iso(self.end),
-                "previous_start": iso(self.previous_start), "previous_end": iso(self.previous_end)}
+        return {"name": self.name, **{key: moment.isoformat() if moment else None for key, moment in (
+            ("start", self.start), ("end", self.end), ("previous_start", self.previous_start), ("previous_end", self.previous_end))}}
 
 
 def _midnight(moment: datetime) -> datetime:
