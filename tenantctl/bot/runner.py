@@ -43,6 +43,7 @@ from tenantctl.bot.middlewares import (
 )
 from tenantctl.bot.routers import (
     admin_panel,
+    dashboard,
     master_admin,
     payments,
     registration,
@@ -125,17 +126,18 @@ async def _on_error(event: ErrorEvent, lang: str = "en") -> None:
 
 
 def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner: Any = None) -> tuple[Dispatcher, Dispatcher]:
-    """The master bot's dispatcher (payments, renewals, the receipt review, the admin panel, registration) and the tenant bots' one.
+    """The master bot's dispatcher (payments, renewals, the receipt review, the admin panel, /my_bots, registration) and the
+    tenant bots' one (the dashboard, the greeting).
 
     On the master bot the durable draft routes a registration, so the FSM state is not read on
     every update (ConversationMiddleware): DraftMiddleware reads the draft and language instead.
     """
     master = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), disable_fsm=True, app=app, runner=runner)
     master.include_routers(payments.router.build(), renewals.router.build(), master_admin.router.build(), admin_panel.router.build(),
-                           registration.router.build())
+                           dashboard.router.build(), registration.router.build())
     master.update.outer_middleware(ConversationMiddleware(master.fsm))
     tenants = Dispatcher(storage=storage, app=app, runner=runner)
-    tenants.include_router(tenant.router.build())
+    tenants.include_routers(dashboard.router.build(), tenant.router.build())
     for dp in (master, tenants):
         dp.update.outer_middleware(DbSessionMiddleware(app.sessions))
         dp.update.outer_middleware(FeatureGateMiddleware(gate))

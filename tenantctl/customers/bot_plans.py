@@ -107,7 +107,8 @@ async def get_plan(session: AsyncSession, *, bot_id: int, plan_id: int) -> BotPl
     return plan
 
 
-async def _check_name_free(session: AsyncSession, bot_id: int, name: str, plan_id: int | None = None) -> None:
+async def check_name_free(session: AsyncSession, *, bot_id: int, name: str, plan_id: int | None = None) -> None:
+    """Conflict when another plan of the bot has this name (whatever its case)."""
     query = select(BotPlan.id).where(BotPlan.bot_id == bot_id, func.lower(BotPlan.name) == name.lower())
     if plan_id is not None:
         query = query.where(BotPlan.id != plan_id)
@@ -121,7 +122,7 @@ async def create_plan(session: AsyncSession, *, bot_id: int, name: str, period_d
     name = parse_name(name)
     plan = BotPlan(bot_id=bot_id, name=name, period_days=parse_period_days(period_days), price_kopeks=check_price(price_kopeks),
                    traffic_limit_gb=parse_traffic_gb(traffic_gb), device_limit=parse_device_limit(device_limit))
-    await _check_name_free(session, bot_id, name)
+    await check_name_free(session, bot_id=bot_id, name=name)
     plan.sort_order = (await session.scalar(select(func.coalesce(func.max(BotPlan.sort_order), 0)).where(BotPlan.bot_id == bot_id))) + 1
     session.add(plan)
     await session.flush()
@@ -140,7 +141,7 @@ async def edit_plan(session: AsyncSession, *, bot_id: int, plan_id: int, actor: 
     if name is not None:
         changes["name"] = parse_name(name)
         if changes["name"] != plan.name:
-            await _check_name_free(session, bot_id, changes["name"], plan.id)
+            await check_name_free(session, bot_id=bot_id, name=changes["name"], plan_id=plan.id)
     if period_days is not None:
         changes["period_days"] = parse_period_days(period_days)
     if price_kopeks is not None:

@@ -17,6 +17,8 @@ from tenantctl.core.money import normalize_digits
 from tenantctl.customers.models import TenantPaymentCard
 from tenantctl.tenants.models import CARD_ROTATIONS, Bot
 
+HOLDER_MAX = 128
+
 
 def luhn_ok(digits: str) -> bool:
     """Whether a card number's check digit is right (the Luhn algorithm)."""
@@ -35,6 +37,16 @@ def card_number(text: str) -> str:
     if not luhn_ok(digits):
         raise Invalid("that card number is mistyped (its check digit is wrong)")
     return digits
+
+
+def holder_name(text: str) -> str:
+    """A card holder's name as typed: 1 to 128 characters, surrounding spaces dropped."""
+    holder = (text or "").strip()
+    if not holder:
+        raise Invalid("the card holder's name is required")
+    if len(holder) > HOLDER_MAX:
+        raise Invalid(f"the card holder's name is too long, at most {HOLDER_MAX} characters")
+    return holder
 
 
 def masked(number: str) -> str:
@@ -67,10 +79,7 @@ async def get_card(session: AsyncSession, *, bot_id: int, card_id: int) -> Tenan
 async def add_card(session: AsyncSession, *, bot_id: int, number: str, holder: str, bank: str | None, actor: str,
                    weight: int = 1) -> TenantPaymentCard:
     """Add a card to the bot's rotation (active at once)."""
-    digits = card_number(number)
-    holder, bank = holder.strip(), (bank or "").strip() or None
-    if not holder:
-        raise Invalid("the card holder's name is required")
+    digits, holder, bank = card_number(number), holder_name(holder), (bank or "").strip() or None
     if weight < 1:
         raise Invalid("a card's weight is a whole number of at least 1")
     if await session.scalar(select(TenantPaymentCard.id).where(TenantPaymentCard.bot_id == bot_id,

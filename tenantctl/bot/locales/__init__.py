@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantctl.bot.locales import admin_panel
+from tenantctl.bot.locales import admin_panel, dashboard
 from tenantctl.tenants.rules import LANGUAGES
 
 FALLBACK_LANGUAGE = "en"  # the interface language for a person whose language is unknown (not a bot's default)
@@ -247,6 +247,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Эта кнопка относится к предыдущему шагу.",
         "fa": "این دکمه مربوط به مرحلهٔ قبلی است.",
     },
+    "btn_home": {"en": "⌂ Home", "ru": "⌂ Главная", "fa": "⌂ خانه"},
     "button_expired": {
         "en": "This button has expired.",
         "ru": "Срок действия этой кнопки истёк.",
@@ -321,7 +322,7 @@ def _merge(*areas: dict[str, dict[str, str]]) -> None:
         MESSAGES.update(area)
 
 
-_merge(admin_panel.MESSAGES)
+_merge(admin_panel.MESSAGES, dashboard.MESSAGES)
 
 
 def pick_language(stored: str | None, telegram_code: str | None) -> str:
@@ -336,6 +337,30 @@ def t(lang: str, key: str, **values: Any) -> str:
     """The message `key` in `lang` (English if missing), formatted with `values`."""
     entry = MESSAGES[key]
     return entry.get(lang, entry[FALLBACK_LANGUAGE]).format(**values)
+
+
+_PERSIAN = str.maketrans("0123456789,.", "۰۱۲۳۴۵۶۷۸۹٬٫")
+_RUSSIAN = str.maketrans(",.", "\u202f,")
+GB = 1024**3
+TB = 1024**4
+
+
+def number(lang: str, value: float, decimals: int = 0) -> str:
+    """A number for people in `lang`, thousands separated: 12,345.6 (en), 12 345,6 (ru), ۱۲٬۳۴۵٫۶ (fa)."""
+    text = f"{value:,.{decimals}f}"
+    return text.translate(_PERSIAN) if lang == "fa" else text.translate(_RUSSIAN) if lang == "ru" else text
+
+
+def money(lang: str, kopeks: int) -> str:
+    """Kopeks as rubles for people in `lang`, exactly: 1,234.50 ₽."""
+    rubles, cents = divmod(abs(kopeks), 100)
+    text = f"{'-' if kopeks < 0 else ''}{rubles:,}.{cents:02d} ₽"
+    return text.translate(_PERSIAN) if lang == "fa" else text.translate(_RUSSIAN) if lang == "ru" else text
+
+
+def traffic(lang: str, size_bytes: int) -> str:
+    """Bytes in GB, or TB from 1 TB on."""
+    return f"{number(lang, size_bytes / TB, 2)} TB" if size_bytes >= TB else f"{number(lang, size_bytes / GB, 1)} GB"
 
 
 def error_text(lang: str, exc: Exception) -> str:

@@ -142,7 +142,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ap_bad_months": _m("Send a whole number of months from 1 to 120.", "Отправьте целое число месяцев от 1 до 120.",
                         "یک عدد صحیح از ۱ تا ۱۲۰ ماه بفرستید."),
     # buttons
-    "ap_btn_home": _m("⌂ Home", "⌂ Главная", "⌂ خانه"),
     "ap_btn_tenants": _m("Tenants", "Арендаторы", "مستأجرها"),
     "ap_btn_plans": _m("Plans", "Тарифы", "طرح‌ها"),
     "ap_btn_payments": _m("Payments", "Платежи", "پرداخت‌ها"),

@@ -20,26 +20,21 @@ from functools import partial
 from typing import Any
 
 from aiogram import Bot, F
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
-from aiogram.methods import EditMessageText, SendMessage, SendPhoto
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message, User
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.billing import lifecycle
 from tenantctl.billing.models import MANUAL, PlatformRefund
 from tenantctl.billing.refunds import run_refunds
 from tenantctl.billing.service import record_payment
-from tenantctl.bot.locales import error_text, t
-from tenantctl.bot.outbox import Outbox
+from tenantctl.bot.locales import t
 from tenantctl.bot.routers import HasPermission, Routes
 from tenantctl.bot.routers import admin_panel_views as views
 from tenantctl.bot.routers.admin_panel_views import (
     Act,
     Do,
-    Expired,
     Go,
     GrantSet,
     OverrideSet,
@@ -49,11 +44,18 @@ from tenantctl.bot.routers.admin_panel_views import (
     Stage,
     TenantList,
     Until,
+)
+from tenantctl.bot.screens import (
+    Expired,
+    ScreenContext,
     View,
+    noted,
+    respond,
+    waiting_filter,
 )
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
-from tenantctl.core.errors import Conflict, Invalid, NotFound, TenantctlError
+from tenantctl.core.errors import Conflict, Invalid, NotFound
 from tenantctl.core.money import format_money, normalize_digits, parse_rubles
 from tenantctl.flags.catalogue import coerce_value
 from tenantctl.flags.gate import FeatureGate
@@ -68,33 +70,26 @@ from tenantctl.tenants.permissions import Permission, require
 from tenantctl.tenants.telegram import StarsAccount
 from tenantctl.tenants.tokens import issue_api_token, revoke_api_token
 
-PENDING = "panel"  # the FSM data entry of the input the panel waits for
 LAST_SEARCH = "panel_search"  # the FSM data entry of the admin's last tenant search
 MAX_MONTHS = 120
-CAPTION_LIMIT = 1024
 
 
 router = Routes("admin_panel", HasPermission(Permission.MANAGE_TENANTS))
 
 
 @dataclass
-class Ctx:
+class Ctx(ScreenContext):
     """What a panel handler works with: the update's unit of work and who is acting."""
 
-    session: AsyncSession
-    outbox: Outbox
-    lang: str
-    app: App
-    state: FSMContext
-    gate: FeatureGate
-    bot: Bot
-    user_id: int
+    PENDING = "panel"
+
+    gate: FeatureGate | None = None
     runner: Any = None
 
     @classmethod
     def of(cls, user: User, data: dict[str, Any]) -> Ctx:
-        return cls(data["session"], data["outbox"], data["lang"], data["app"], data["state"], data["gate"], data["bot"],
-                   user.id, data.get("runner"))
+        return cls(data["session"], data["outbox"], data["lang"], data["app"], data["state"], data["bot"], user.id,
+                   data["gate"], data.get("runner"))
 
     async def actor(self, permission: Permission) -> str:
         """`tg:<id>`, once the service's permission check agrees this user may make the change."""
@@ -102,79 +97,12 @@ class Ctx:
                       bot_id=None, permission=permission)
         return f"tg:{self.user_id}"
 
-    async def pending(self) -> dict[str, Any] | None:
-        """The input the panel waits for from this user, if any."""
-        return (await self.state.get_data()).get(PENDING)
-
-    async def wait_for(self, pending: dict[str, Any] | None) -> None:
-        """Wait for this input next (None: for nothing); other FSM data is left as it is."""
-        data = await self.state.get_data()
-        if pending is None:
-            if PENDING not in data:
-                return
-            del data[PENDING]
-        else:
-            data[PENDING] = pending
-        await self.state.set_data(data)
-
     def after_commit(self, *bot_ids: int, restart: bool = False) -> None:
         """Once committed: the bots' cached flags are dropped; with `restart`, the supervisor re-reads the bots."""
         for bot_id in bot_ids:
             self.outbox.then(partial(self.gate.invalidate, bot_id))
         if restart and self.runner is not None:
             self.outbox.then(self.runner.nudge)
-
-
-def noted(view: View, note: str) -> View:
-    """The view with a line on top (what was just done)."""
-    return View(f"{note}\n\n{view.text}", view.markup)
-
-
-async def _edit(bot: Bot, method: EditMessageText) -> None:
-    """Edit a screen in place; an unchanged screen (a refresh) is not an error, and one that cannot be
-    edited any more (too old, deleted) comes again as a new message."""
-    try:
-        await bot(method)
-    except TelegramBadRequest as exc:
-        if "message is not modified" not in exc.message:
-            await bot(SendMessage(chat_id=method.chat_id, text=method.text, reply_markup=method.reply_markup))
-
-
-def show(ctx: Ctx, event: Message | CallbackQuery, view: View) -> None:
-    """Queue the screen: in place of the pressed message, else (or when it is a photo) as a new message."""
-    if isinstance(event, CallbackQuery):
-        ctx.outbox.send(event.answer())
-        message = event.message
-        if isinstance(message, Message) and message.text is not None and view.photo is None:
-            ctx.outbox.then(partial(_edit, ctx.bot, EditMessageText(chat_id=message.chat.id, message_id=message.message_id,
-                                                                    text=view.text, reply_markup=view.markup)))
-            return
-    if view.photo is not None:
-        ctx.outbox.send(SendPhoto(chat_id=ctx.user_id, photo=view.photo, caption=view.text[:CAPTION_LIMIT], reply_markup=view.markup))
-        return
-    ctx.outbox.send(SendMessage(chat_id=ctx.user_id, text=view.text, reply_markup=view.markup))
-
-
-async def respond(ctx: Ctx, event: Message | CallbackQuery, build: Callable[[], Awaitable[View]]) -> None:
-    """Build a screen and show it; a gone row is "this button has expired", a refusal its localized line.
-
-    Services check before they write, and `build` changes the waiting input only once its own
-    checks passed, so a refusal commits nothing. (No savepoint: on SQLite, pysqlite's SAVEPOINT
-    handling would end the update's transaction early.)
-    """
-    try:
-        view = await build()
-    except Expired:
-        refusal = t(ctx.lang, "button_expired")
-    except TenantctlError as exc:
-        refusal = error_text(ctx.lang, exc)
-    else:
-        show(ctx, event, view)
-        return
-    if isinstance(event, CallbackQuery):
-        ctx.outbox.send(event.answer(refusal, show_alert=True))
-    else:
-        ctx.outbox.send(event.answer(refusal))
 
 
 # ----- entry and navigation ------------------------------------------------------------------
@@ -602,13 +530,7 @@ INPUTS: dict[str, Callable[..., Awaitable[View]]] = {
 }
 
 
-async def _waiting(message: Message, state: FSMContext | None = None) -> dict[str, Any] | bool:
-    """Passes when the panel waits for this user's typed input, with it as `pending`."""
-    pending = (await state.get_data()).get(PENDING) if state is not None else None
-    return {"pending": pending} if pending else False
-
-
-@router.message(F.text & ~F.text.startswith("/"), _waiting)
+@router.message(F.text & ~F.text.startswith("/"), waiting_filter(Ctx.PENDING))
 async def typed(message: Message, pending: dict[str, Any], **data: Any) -> None:
     """The input the panel asked for; a wrong one is refused with its reason and asked again."""
     ctx = Ctx.of(message.from_user, data)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.audit.models import AuditEntry
 from tenantctl.billing.models import REFUND_PENDING, PlatformPayment, PlatformRefund
 from tenantctl.billing.refunds import list_refunds
+from tenantctl.bot import screens
 from tenantctl.bot.keyboards import ReviewAction, ReviewButton, Row, keyboard
 from tenantctl.bot.locales import t
+from tenantctl.bot.screens import PAGE, Expired, Stage, View, paged, pager, pages
 from tenantctl.core.money import format_money
 from tenantctl.flags.models import Feature, TenantFeatureOverride
 from tenantctl.onboarding.models import TenantRegistration
@@ -47,13 +47,7 @@ from tenantctl.tenants.admins import list_admins
 from tenantctl.tenants.models import Bot
 from tenantctl.tenants.tokens import list_api_tokens
 
-PAGE = 8  # items per list page
-TEXT_LIMIT = 4096
 GB = 1024**3
-
-
-class Expired(Exception):
-    """The button names something that no longer exists (or never did)."""
 
 
 # ----- callback data -------------------------------------------------------------------------
@@ -129,11 +123,6 @@ class Do(StrEnum):
     RETRY_REFUND = "rr"  # a: refund id
 
 
-class Stage(StrEnum):
-    ASK = "?"
-    DO = "!"
-
-
 class Act(CallbackData, prefix="aa"):
     """An action: at stage ASK it asks (a confirmation or an input), at DO it is made."""
 
@@ -206,50 +195,9 @@ def choice_value(feature: Feature, choice: str) -> tuple[bool | None, str | None
 # ----- rendering helpers ---------------------------------------------------------------------
 
 
-@dataclass
-class View:
-    """A screen: its text and buttons."""
-
-    text: str
-    markup: InlineKeyboardMarkup
-    photo: str | None = None  # a Telegram file id: the screen is this photo, with the text as its caption
-
-    def __post_init__(self) -> None:
-        if len(self.text) > TEXT_LIMIT:
-            self.text = self.text[: TEXT_LIMIT - 1] + "…"
-
-
 def nav(lang: str, back: CallbackData) -> Row:
-    """Back and Home, at the bottom of every screen."""
-    return [(t(lang, "btn_back"), back), (t(lang, "ap_btn_home"), Go(to=Screen.HOME))]
-
-
-def pages(total: int, page: int) -> tuple[int, int]:
-    """(page clamped to the ones there are, page count); at least one page."""
-    count = max(1, -(-total // PAGE))
-    return min(max(page, 0), count - 1), count
-
-
-async def paged(fetch: Callable[[int], Awaitable[tuple[list[Any], int]]], page: int) -> tuple[list[Any], int, int, int]:
-    """(rows, total, page, page count) of a query that pages by offset; a page past the end shows the last one."""
-    rows, total = await fetch(page * PAGE)
-    shown_page, count = pages(total, page)
-    if shown_page != page:
-        rows, total = await fetch(shown_page * PAGE)
-    return rows, total, shown_page, count
-
-
-def pager(page: int, count: int, at: Callable[[int], CallbackData]) -> Row:
-    """‹ and › around the page number, when there is more than one page."""
-    if count <= 1:
-        return []
-    row: Row = []
-    if page > 0:
-        row.append(("‹", at(page - 1)))
-    row.append((f"{page + 1}/{count}", at(page)))
-    if page < count - 1:
-        row.append(("›", at(page + 1)))
-    return row
+    """Back and Home (the panel's), at the bottom of every screen."""
+    return screens.nav(lang, back, Go(to=Screen.HOME))
 
 
 def shown(value: Any) -> str:
