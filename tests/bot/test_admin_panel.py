@@ -325,12 +325,16 @@ async def test_plans_form_price_archive_and_feature_pages(bot_app: App, runner: 
     await admin.press("Price", "New monthly price")
     await admin.send("1200", "It reaches 1 tenants")
     await admin.press("Confirm", "Price: 1 200.00 RUB")
+    await admin.press("Revenue share", "now 0%")
+    await admin.send("101", "from 0 to 100")
+    await admin.send("۱۵٪", "to 15%? Its 1 tenants")
+    await admin.press("Confirm", "Revenue share: 15%")
     await admin.press("Archive", "its 1 tenants stay")
     await admin.press("Confirm", "(archived)")
     async with bot_app.unit_of_work() as session:
         basic = await get_plan(session, "basic")
-    assert (basic.monthly_price_kopeks, basic.is_active) == (120_000, False)
-    assert [e.actor for e in await audit(bot_app, "plan.edit")] == [ADMIN_ACTOR, ADMIN_ACTOR]
+    assert (basic.monthly_price_kopeks, basic.revenue_share_percent, basic.is_active) == (120_000, 15, False)
+    assert [e.actor for e in await audit(bot_app, "plan.edit")] == [ADMIN_ACTOR] * 3
 
     await admin.send("/admin", "Master admin panel")
     await admin.press("Feature flags", "Feature catalogue: 2")

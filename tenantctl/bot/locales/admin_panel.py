@@ -49,9 +49,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ap_plan_line": _m("• {name}: {price} a month, fee {fee}, tenants: {tenants}", "• {name}: {price} в месяц, активация {fee}, арендаторов: {tenants}",
                        "• {name}: ماهانه {price}، فعال‌سازی {fee}، مستأجرها: {tenants}"),
     "ap_archived": _m("(archived)", "(в архиве)", "(بایگانی شده)"),
-    "ap_plan": _m("Plan {name} ({code})\nPrice: {price} a month\nActivation fee: {fee}\nAll features: {all}\nTenants: {tenants}",
-                  "Тариф {name} ({code})\nЦена: {price} в месяц\nПлата за активацию: {fee}\nВсе возможности: {all}\nАрендаторов: {tenants}",
-                  "طرح {name} ({code})\nقیمت: ماهانه {price}\nهزینهٔ فعال‌سازی: {fee}\nهمهٔ امکانات: {all}\nمستأجرها: {tenants}"),
+    "ap_plan": _m("Plan {name} ({code})\nPrice: {price} a month\nActivation fee: {fee}\nRevenue share: {share}%\nAll features: {all}\n"
+                  "Tenants: {tenants}",
+                  "Тариф {name} ({code})\nЦена: {price} в месяц\nПлата за активацию: {fee}\nДоля платформы: {share}%\n"
+                  "Все возможности: {all}\nАрендаторов: {tenants}",
+                  "طرح {name} ({code})\nقیمت: ماهانه {price}\nهزینهٔ فعال‌سازی: {fee}\nسهم پلتفرم: {share}٪\nهمهٔ امکانات: {all}\n"
+                  "مستأجرها: {tenants}"),
     "ap_yes": _m("yes", "да", "بله"),
     "ap_no": _m("no", "нет", "خیر"),
     "ap_plan_feature": _m("Plan {plan}: {code}\nGrant: {cell}\nCatalogue default: {default}\nConfig template: {template}",
@@ -107,6 +110,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ap_confirm_monthly_price_kopeks": _m("Set the monthly price of {plan} to {amount}? It reaches {tenants} tenants' renewals.",
                                           "Установить месячную цену {plan} {amount}? Это коснётся продлений {tenants} арендаторов.",
                                           "قیمت ماهانهٔ {plan} به {amount} تغییر کند؟ تمدید {tenants} مستأجر را در بر می‌گیرد."),
+    "ap_ask_revenue_share_percent": _m("New revenue share of {plan}, the platform's percentage of its tenants' income (now {now}):",
+                                       "Новая доля платформы в доходе арендаторов тарифа {plan}, в процентах (сейчас {now}):",
+                                       "سهم جدید پلتفرم از درآمد مستأجرهای طرح {plan}، به درصد (اکنون {now}):"),
+    "ap_confirm_revenue_share_percent": _m("Set the revenue share of {plan} to {amount}? Its {tenants} tenants' commission follows.",
+                                           "Установить долю платформы для {plan} {amount}? Комиссия {tenants} арендаторов изменится.",
+                                           "سهم پلتفرم برای {plan} به {amount} تغییر کند؟ کارمزد {tenants} مستأجر تغییر می‌کند."),
     "ap_confirm_activation_fee_kopeks": _m("Set the activation fee of {plan} to {amount}? ({tenants} tenants are on it.)",
                                            "Установить плату за активацию {plan} {amount}? (На тарифе {tenants} арендаторов.)",
                                            "هزینهٔ فعال‌سازی {plan} به {amount} تغییر کند؟ ({tenants} مستأجر روی این طرح هستند.)"),
@@ -178,5 +187,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ap_btn_new_plan": _m("New plan", "Новый тариф", "طرح جدید"),
     "ap_btn_price": _m("Price", "Цена", "قیمت"),
     "ap_btn_fee": _m("Activation fee", "Плата за активацию", "هزینهٔ فعال‌سازی"),
+    "ap_btn_share": _m("Revenue share", "Доля платформы", "سهم پلتفرم"),
     "ap_btn_archive": _m("Archive", "В архив", "بایگانی"),
 }

@@ -233,11 +233,19 @@ async def _plan_new(ctx: Ctx, data: Act) -> View:
     return await _ask(ctx, {"kind": "plan_new", "fields": {}}, t(ctx.lang, "ap_ask_plan_name"))
 
 
+PLAN_NUMBERS = {Do.PLAN_PRICE: "monthly_price_kopeks", Do.PLAN_FEE: "activation_fee_kopeks", Do.PLAN_SHARE: "revenue_share_percent"}
+
+
+def _plan_number_text(field: str, value: int) -> str:
+    """A plan's money field as money, its revenue share as a percentage."""
+    return f"{value}%" if field == "revenue_share_percent" else format_money(value)
+
+
 async def _plan_money(ctx: Ctx, data: Act) -> View:
     plan = await views.plan_or_expired(ctx.session, data.a)
-    field = "monthly_price_kopeks" if data.do == Do.PLAN_PRICE else "activation_fee_kopeks"
+    field = PLAN_NUMBERS[data.do]
     return await _ask(ctx, {"kind": "plan_money", "plan_id": plan.id, "field": field},
-                      t(ctx.lang, f"ap_ask_{field}", plan=plan.display_name, now=format_money(getattr(plan, field))))
+                      t(ctx.lang, f"ap_ask_{field}", plan=plan.display_name, now=_plan_number_text(field, getattr(plan, field))))
 
 
 async def _plan_edit(ctx: Ctx, data: Act) -> View:
@@ -295,7 +303,7 @@ async def _run_refund(bot: Bot, app: App, refund_id: int, *, admin: int, lang: s
 ACTIONS: dict[Do, Callable[[Ctx, Act], Awaitable[View]]] = {
     Do.SUSPEND: _lifecycle, Do.RESUME: _lifecycle, Do.CANCEL: _lifecycle, Do.SET_PLAN: _set_plan, Do.EXTEND: _extend,
     Do.ISSUE_TOKEN: _issue_token, Do.REVOKE_TOKEN: _revoke_token, Do.OVERRIDE_CONFIG: _override_config, Do.SEARCH: _search,
-    Do.PLAN_NEW: _plan_new, Do.PLAN_PRICE: _plan_money, Do.PLAN_FEE: _plan_money, Do.PLAN_EDIT: _plan_edit,
+    Do.PLAN_NEW: _plan_new, Do.PLAN_PRICE: _plan_money, Do.PLAN_FEE: _plan_money, Do.PLAN_SHARE: _plan_money, Do.PLAN_EDIT: _plan_edit,
     Do.ARCHIVE: _archive, Do.GRANT_CONFIG: _grant_config, Do.RETRY_REFUND: _retry_refund,
 }
 
@@ -477,12 +485,21 @@ async def _input_search(ctx: Ctx, pending: dict[str, Any], text: str) -> View:
 
 async def _input_plan_money(ctx: Ctx, pending: dict[str, Any], text: str) -> View:
     plan = await views.plan_or_expired(ctx.session, pending["plan_id"])
-    kopeks = parse_rubles(text)
+    field = pending["field"]
+    value = _percent(text) if field == "revenue_share_percent" else parse_rubles(text)
     affected = len(await tenants_on_plan(ctx.session, plan_id=plan.id))
-    await ctx.wait_for({"kind": "plan_edit", "plan_id": plan.id, "changes": {pending["field"]: kopeks}})
-    return views.confirm(ctx.lang, t(ctx.lang, f"ap_confirm_{pending['field']}", plan=plan.display_name, amount=format_money(kopeks),
+    await ctx.wait_for({"kind": "plan_edit", "plan_id": plan.id, "changes": {field: value}})
+    return views.confirm(ctx.lang, t(ctx.lang, f"ap_confirm_{field}", plan=plan.display_name, amount=_plan_number_text(field, value),
                                      tenants=affected),
                          Act(do=Do.PLAN_EDIT, a=plan.id, stage=Stage.DO), Go(to=Screen.PLAN, a=plan.id))
+
+
+def _percent(text: str) -> int:
+    """A whole percentage, 0 to 100, as typed (Persian digits and a trailing % accepted)."""
+    digits = normalize_digits(text).strip().rstrip("%٪").strip()
+    if not (digits.isascii() and digits.isdigit() and int(digits) <= 100):
+        raise Invalid("a share is a whole percentage from 0 to 100")
+    return int(digits)
 
 
 PLAN_FORM = ("name", "display_name", "monthly_price_kopeks", "activation_fee_kopeks")  # the new-plan form, in order

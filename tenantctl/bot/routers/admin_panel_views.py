@@ -117,6 +117,7 @@ class Do(StrEnum):
     PLAN_NEW = "pn"
     PLAN_PRICE = "pp"  # a: plan id
     PLAN_FEE = "pf"  # a: plan id
+    PLAN_SHARE = "ps"  # a: plan id (the platform's revenue share)
     PLAN_EDIT = "pe"  # a: plan id (apply the typed edit)
     ARCHIVE = "ar"  # a: plan id
     GRANT_CONFIG = "gc"  # a: plan id, b: feature id
@@ -459,7 +460,7 @@ async def plan(session: AsyncSession, lang: str, plan_id: int, page: int) -> Vie
     page, count = pages(len(features), page)
     chunk = features[page * PAGE:(page + 1) * PAGE]
     lines = [t(lang, "ap_plan", name=row.display_name, code=row.name, price=format_money(row.monthly_price_kopeks),
-               fee=format_money(row.activation_fee_kopeks), tenants=tenants_count,
+               fee=format_money(row.activation_fee_kopeks), share=row.revenue_share_percent, tenants=tenants_count,
                all=t(lang, "ap_yes") if row.grants_all_features else t(lang, "ap_no"))
              + (" " + t(lang, "ap_archived") if not row.is_active else "")]
     category = None
@@ -468,7 +469,8 @@ async def plan(session: AsyncSession, lang: str, plan_id: int, page: int) -> Vie
             category = feature.category
             lines.append(f"\n[{category}]")
         lines.append(f"{feature.key}: {grant_cell(row, feature, grants.get(feature.key))}")
-    edits: Row = [(t(lang, "ap_btn_price"), Act(do=Do.PLAN_PRICE, a=plan_id)), (t(lang, "ap_btn_fee"), Act(do=Do.PLAN_FEE, a=plan_id))]
+    edits: Row = [(t(lang, "ap_btn_price"), Act(do=Do.PLAN_PRICE, a=plan_id)), (t(lang, "ap_btn_fee"), Act(do=Do.PLAN_FEE, a=plan_id)),
+                  (t(lang, "ap_btn_share"), Act(do=Do.PLAN_SHARE, a=plan_id))]
     if row.is_active:
         edits.append((t(lang, "ap_btn_archive"), Act(do=Do.ARCHIVE, a=plan_id)))
     return View("\n".join(lines), keyboard(
