@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantctl.cli import api, audit, billing, bot, cards, db, demo, flags, master, plans, tenant
+from tenantctl.cli import api, audit, billing, bot, cards, db, demo, flags, master, plans, sandbox, tenant
 
 app = typer.Typer(
     name="tenantctl",
@@ -41,6 +41,7 @@ app.add_typer(billing.app, name="billing")
 app.add_typer(cards.app, name="cards")
 app.add_typer(api.app, name="api")
 app.command("demo")(demo.demo)
+app.command("sandbox")(sandbox.sandbox)
 
 
 def main() -> None:
