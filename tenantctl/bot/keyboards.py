@@ -62,6 +62,12 @@ class ReviewButton(CallbackData, prefix="rv"):
     payment_id: int
 
 
+class MyBot(CallbackData, prefix="mb"):
+    """On the master bot: manage this bot in the dashboard (its admins, or a master admin, checked when pressed; 0: the list)."""
+
+    bot_id: int
+
+
 REGISTRATION_BUTTONS = (RegButton, LanguageButton, PlanButton, PaymentButton)
 
 

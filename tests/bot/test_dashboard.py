@@ -11,7 +11,8 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from tenantctl.audit.models import AuditEntry
-from tenantctl.bot.routers.dashboard_views import Dash, DashAct, DashDo, MyBot, Page, fid
+from tenantctl.bot.keyboards import MyBot
+from tenantctl.bot.routers.dashboard_views import Dash, DashAct, DashDo, Page, fid
 from tenantctl.bot.runner import Runner
 from tenantctl.bot.screens import Stage
 from tenantctl.cli.main import app as cli
@@ -23,6 +24,7 @@ from tenantctl.tenants.models import BotConfiguration
 from tenantctl.tenants.service import provision_tenant
 from tenantctl.testing.fake_telegram import FakeTelegram
 from tests.bot.conftest import USER, Chat
+from tests.conftest import MASTER_ADMIN_ID
 from tests.bot.test_admin_panel import Panel
 from tests.factories import feature
 
@@ -264,6 +266,30 @@ async def test_gateway_settings_and_admins(bot_app: App, runner: Runner, fake: F
     await owner.press("Подтвердить", "Сохранено")
     screen = _text(owner.last_with_button("Добавить администратора"))
     assert f"{OWNER} (владелец)" in screen and "5005 (администратор)" in screen and str(ADMIN) not in screen
+
+
+async def test_master_admins_keep_the_platforms_cards_and_nobody_else_can(bot_app: App, runner: Runner, fake: FakeTelegram) -> None:
+    made = await seed(bot_app, fake)
+    master = bot_app.master  # type: ignore[attr-defined]
+    admin = Panel(master, user=MASTER_ADMIN_ID)
+    await admin.send("/admin", "Master admin panel")
+    await admin.press("Payments", "waiting for review")
+    await admin.press("Our cards", "•••• 4455 · Ivan Petrov")  # the fixture's master card, masked
+    await admin.press("Add a card", "1/3")
+    await admin.send("5555 5555 5555 4444", "2/3")
+    await admin.send("Platform LLC", "3/3")
+    await admin.send("Tinkoff", "Card •••• 4444 added")
+    home = await admin.press("Home", "platform's own payment cards")
+    assert [label for label, _ in _buttons(home)] == ["Payment cards"]  # no tenant statistics, plans or admins here
+    assert await admin.alert(Dash(to=Page.STATS, a=2).pack(), admin.last_with_button("Payment cards")) == "This button has expired."
+    async with bot_app.unit_of_work() as session:
+        master_id = await session.scalar(select(TenantPaymentCard.bot_id).where(TenantPaymentCard.holder_name == "Platform LLC"))
+        cards_of_master = await session.scalar(select(func.count()).select_from(TenantPaymentCard).where(TenantPaymentCard.bot_id == master_id))
+    assert master_id not in {bot_id for bot_id, _ in made.values()} and cards_of_master == 2
+
+    owner = Panel(master, user=OWNER)  # a tenant owner, not a master admin
+    mine = await owner.send("/my_bots", "Your bots")
+    assert await owner.alert(MyBot(bot_id=master_id).pack(), mine.result["message_id"]) == "This button has expired."
 
 
 def _text(call_or_message) -> str:

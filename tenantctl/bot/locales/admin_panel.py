@@ -187,6 +187,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ap_btn_new_plan": _m("New plan", "Новый тариф", "طرح جدید"),
     "ap_btn_price": _m("Price", "Цена", "قیمت"),
     "ap_btn_fee": _m("Activation fee", "Плата за активацию", "هزینهٔ فعال‌سازی"),
+    "ap_btn_master_cards": _m("Our cards", "Наши карты", "کارت‌های ما"),
     "ap_btn_share": _m("Revenue share", "Доля платформы", "سهم پلتفرم"),
     "ap_btn_archive": _m("Archive", "В архив", "بایگانی"),
 }

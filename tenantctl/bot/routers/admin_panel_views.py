@@ -24,7 +24,7 @@ from tenantctl.audit.models import AuditEntry
 from tenantctl.billing.models import REFUND_PENDING, PlatformPayment, PlatformRefund
 from tenantctl.billing.refunds import list_refunds
 from tenantctl.bot import screens
-from tenantctl.bot.keyboards import ReviewAction, ReviewButton, Row, keyboard
+from tenantctl.bot.keyboards import MyBot, ReviewAction, ReviewButton, Row, keyboard
 from tenantctl.bot.locales import t
 from tenantctl.bot.screens import PAGE, Expired, Stage, View, paged, pager, pages
 from tenantctl.core.money import format_money
@@ -544,14 +544,15 @@ async def feature(session: AsyncSession, lang: str, feature_id: int, page: int) 
 
 
 async def payments(session: AsyncSession, lang: str, page: int) -> View:
-    """The card receipts waiting for review, a page at a time."""
+    """The card receipts waiting for review, a page at a time; the refunds and the master's own cards."""
     rows, total, page, count = await paged(lambda offset: receipts_to_review(session, offset=offset, limit=PAGE), page)
+    master_id = await session.scalar(select(Bot.id).where(Bot.is_master.is_(True)))
     lines = [t(lang, "ap_payments", total=total)]
     lines += [f"#{p.id} {r.bot_name} (@{r.bot_username}), {format_money(p.amount_minor, p.currency)}, {day(p.updated_at)}" for p, r in rows]
     return View("\n".join(lines), keyboard(
         *[[(f"#{p.id} {r.bot_name}", Go(to=Screen.RECEIPT, a=p.id))] for p, r in rows],
         pager(page, count, lambda p: Go(to=Screen.PAYMENTS, a=p)),
-        [(t(lang, "ap_btn_refunds"), Go(to=Screen.REFUNDS))],
+        [(t(lang, "ap_btn_refunds"), Go(to=Screen.REFUNDS)), (t(lang, "ap_btn_master_cards"), MyBot(bot_id=master_id))],
         nav(lang, Go(to=Screen.HOME)),
     ))
 

@@ -28,7 +28,8 @@ from tenantctl.bot.keyboards import keyboard
 from tenantctl.bot.locales import t
 from tenantctl.bot.routers import Routes
 from tenantctl.bot.routers import dashboard_views as views
-from tenantctl.bot.routers.dashboard_views import PLAN_FIELDS, Dash, DashAct, DashDo, MyBot, Page
+from tenantctl.bot.keyboards import MyBot
+from tenantctl.bot.routers.dashboard_views import MASTER_PAGES, PLAN_FIELDS, Dash, DashAct, DashDo, Page
 from tenantctl.bot.screens import Expired, ScreenContext, Stage, View, noted, respond, waiting_filter
 from tenantctl.core.app import App
 from tenantctl.core.errors import Forbidden, Invalid, NotFound
@@ -99,7 +100,7 @@ class DashboardAccess(Filter):
             return False
         role = await role_of(session, master_admins=app.settings.master_admin_ids, actor_telegram_id=event_from_user.id, bot_id=bot_id)
         managed = await session.get(Bot, bot_id) if role is not None else None
-        if managed is None or managed.is_master:
+        if managed is None or (managed.is_master and role != "master_admin"):
             return False
         return {"managed": managed, "role": role}
 
@@ -155,20 +156,23 @@ async def my_bots(message: Message, **data: Any) -> None:
 
 @router.callback_query(MyBot.filter(), on_master)
 async def choose_bot(query: CallbackQuery, callback_data: MyBot, **data: Any) -> None:
-    """Manage the chosen bot, once its admins are checked (0: back to the list)."""
+    """Manage the chosen bot, once its admins are checked (0: back to the list); the master bot's cards for a master admin."""
     ctx = Ctx.of(query.from_user, data)
 
     async def build() -> View:
         if callback_data.bot_id == 0:
             return await _my_bots(ctx.session, ctx.lang, ctx.user_id)
         chosen = await ctx.session.get(Bot, callback_data.bot_id)
-        admin = await ctx.session.get(BotAdmin, (callback_data.bot_id, ctx.user_id))
-        if chosen is None or chosen.is_master or admin is None:
+        role = await role_of(ctx.session, master_admins=ctx.app.settings.master_admin_ids, actor_telegram_id=ctx.user_id,
+                             bot_id=callback_data.bot_id)
+        if chosen is None or role is None or (chosen.is_master and role != "master_admin"):
             raise Expired(callback_data.bot_id)
         state = await ctx.state.get_data()
         state.pop(Ctx.PENDING, None)
         await ctx.state.set_data({**state, SELECTED: chosen.id})
-        ctx.managed, ctx.role = chosen, admin.role
+        ctx.managed, ctx.role = chosen, role
+        if chosen.is_master:  # "Our cards" in the admin panel
+            return await _screen(ctx, Dash(to=Page.CARDS))
         return await _home(ctx)
 
     await ctx.answer(query, build)
@@ -191,6 +195,8 @@ async def _screen(ctx: Ctx, data: Dash) -> View:
         Page.GATEWAY: (Permission.MANAGE_PAYMENT_GATEWAYS, lambda: views.gateway_screen(s, lang, bot, a)),
         Page.ADMINS: (Permission.VIEW_STATISTICS, lambda: views.admins(s, lang, bot, ctx.role)),
     }
+    if ctx.tenant.is_master and data.to.value not in MASTER_PAGES:
+        raise Expired(data.to)
     permission, build = screens[data.to]
     await ctx.actor(permission)
     return await build()
@@ -319,13 +325,21 @@ ACTIONS = {
     DashDo.CARD_ENABLE: _card_active, DashDo.CARD_REMOVE: _card_remove, DashDo.ROTATION: _rotation, DashDo.SETTING: _setting,
     DashDo.ADMIN_NEW: _admin_new, DashDo.ADMIN_REMOVE: _admin_remove,
 }
+MASTER_ACTIONS = frozenset({DashDo.CARD_NEW, DashDo.CARD_BANK_SKIP, DashDo.CARD_DISABLE, DashDo.CARD_ENABLE, DashDo.CARD_REMOVE,
+                            DashDo.ROTATION})
 
 
 @router.callback_query(DashAct.filter(), ACCESS)
 async def act(query: CallbackQuery, callback_data: DashAct, **data: Any) -> None:
     """Ask for, or make, a change."""
     ctx = Ctx.of(query.from_user, data)
-    await ctx.answer(query, lambda: ACTIONS[callback_data.do](ctx, callback_data))
+    await ctx.answer(query, lambda: _act(ctx, callback_data))
+
+
+async def _act(ctx: Ctx, data: DashAct) -> View:
+    if ctx.tenant.is_master and data.do not in MASTER_ACTIONS:
+        raise Expired(data.do)
+    return await ACTIONS[data.do](ctx, data)
 
 
 # ----- typed input ---------------------------------------------------------------------------

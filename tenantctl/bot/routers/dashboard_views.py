@@ -17,7 +17,7 @@ from aiogram.types import BufferedInputFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.bot import screens
-from tenantctl.bot.keyboards import Row, keyboard
+from tenantctl.bot.keyboards import MyBot, Row, keyboard
 from tenantctl.bot.locales import MESSAGES, money, number, t, traffic
 from tenantctl.bot.screens import PAGE, Expired, Stage, View, pager, pages
 from tenantctl.core.errors import NotFound
@@ -30,6 +30,7 @@ from tenantctl.tenants.models import CARD_ROTATIONS, Bot
 from tenantctl.tenants.permissions import ROLE_PERMISSIONS, Permission
 
 PERIODS = ("today", "7d", "30d", "month", "all")
+MASTER_PAGES = frozenset({"h", "cs", "cd"})  # what a master admin manages of the master bot here: its cards
 PLAN_FIELDS = ("price", "period", "traffic", "devices")  # what a plan's edit buttons change, by index
 
 
@@ -78,12 +79,6 @@ class DashAct(CallbackData, prefix="dx"):
     stage: Stage = Stage.ASK
 
 
-class MyBot(CallbackData, prefix="mb"):
-    """On the master bot: manage this bot (checked against its admins when pressed)."""
-
-    bot_id: int
-
-
 HOME = Dash(to=Page.HOME)
 
 
@@ -106,7 +101,9 @@ def may(role: str, permission: Permission) -> bool:
 
 
 async def home(session: AsyncSession, lang: str, bot: Bot, role: str, *, on_master: bool) -> View:
-    """The bot's name and three figures, and a button per section the role may open."""
+    """The bot's name and three figures, and a button per section the role may open (the master bot: its cards)."""
+    if bot.is_master:
+        return View(t(lang, "db_home_master", name=bot.name), keyboard([(t(lang, "db_btn_cards"), Dash(to=Page.CARDS))]))
     figures = await tenant_dashboard(session, bot_id=bot.id, period=resolve_period("30d"))
     sections: list[Row] = [[(t(lang, "db_btn_stats"), Dash(to=Page.STATS, a=PERIODS.index("30d")))]]
     if may(role, Permission.MANAGE_PLANS):
