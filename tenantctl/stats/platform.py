@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import accumulate
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -194,16 +196,16 @@ async def mrr_series(session: AsyncSession, *, days: int = 90, now: datetime | N
         select(TenantSubscription.start_date, TenantSubscription.end_date, TenantSubscription.status,
                TenantSubscription.updated_at, TenantSubscriptionPlan.monthly_price_kopeks)
         .join(TenantSubscriptionPlan, TenantSubscriptionPlan.id == TenantSubscription.plan_tier_id))).all()
-    series = []
-    for offset in range(days - 1, -1, -1):
-        moment = now - timedelta(days=offset)
-        total = 0
-        for start, end, status, changed, price in rows:
-            stopped = changed if status == "cancelled" else end
-            if start <= moment and (stopped is None or moment < stopped):
-                total += price
-        series.append((moment.date(), total))
-    return series
+    moments = [now - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+    change = [0] * (days + 1)  # a difference array: a subscription adds its price from its first day to its last
+    for start, end, status, changed, price in rows:
+        stopped = changed if status == "cancelled" else end
+        first = bisect_left(moments, start)
+        last = days if stopped is None else bisect_left(moments, stopped)
+        if first < last:
+            change[first] += price
+            change[last] -= price
+    return list(zip((moment.date() for moment in moments), accumulate(change[:days])))
 
 
 async def audit_page(session: AsyncSession, *, bot_id: int | None = None, feature_key: str | None = None, offset: int = 0,

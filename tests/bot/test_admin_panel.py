@@ -260,6 +260,8 @@ async def test_lifecycle_asks_first_and_refresh_is_harmless(bot_app: App, runner
     assert "Tenants by status: active 1" in text_of(figures) and "MRR: 1 000.00 RUB" in text_of(figures)
     assert "Renewals: 0.00 RUB" in text_of(figures) and "Churn: 0 cancelled, 0 expired" in text_of(figures)
     await admin.press("7 days", "last 7 days")
+    chart = await admin.press("MRR chart", "today 1 000.00 RUB")
+    assert chart.method == "sendPhoto" and chart.params["photo"]["content"].startswith(b"\x89PNG\r\n\x1a\n")
     admin.every_button_fits()
 
 

@@ -135,6 +135,7 @@ async def _screen(ctx: Ctx, data: Go) -> View:
         Screen.RECEIPT: lambda: views.receipt(s, lang, a),
         Screen.REFUNDS: lambda: views.refunds(s, lang, a),
         Screen.STATS: lambda: views.stats(s, lang, a),
+        Screen.MRR_CHART: lambda: views.mrr_chart(s, lang),
         Screen.AUDIT: lambda: views.audit(s, lang, a, b),
         Screen.FEATURE_AUDIT: lambda: views.feature_audit(s, lang, a, b),
     }

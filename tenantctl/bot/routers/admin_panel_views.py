@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
+from aiogram.types import BufferedInputFile
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +40,7 @@ from tenantctl.stats.platform import (
     feature_holders,
     feature_usage,
     find_tenants,
+    mrr_series,
     platform_stats,
     receipts_to_review,
     tenant_summary,
@@ -70,6 +72,7 @@ class Screen(StrEnum):
     RECEIPT = "rc"  # a: payment id
     REFUNDS = "rf"  # a: page
     STATS = "st"  # a: the period in days (7, 30 or 90)
+    MRR_CHART = "mc"  # the last 90 days' MRR, as a picture
     AUDIT = "au"  # a: bot id (0: every change), b: page
     FEATURE_AUDIT = "fa"  # a: feature id, b: page
 
@@ -601,8 +604,18 @@ async def stats(session: AsyncSession, lang: str, days: int) -> View:
     lines += [f"#{bot.id} {bot.name}: {format_money(n)}" for bot, n in figures.top_by_income] or ["—"]
     return View("\n".join(lines), keyboard(
         [(f"· {p} ·" if p == days else t(lang, "ap_btn_days", days=p), Go(to=Screen.STATS, a=p)) for p in PERIODS],
+        [(t(lang, "ap_btn_mrr_chart"), Go(to=Screen.MRR_CHART))],
         nav(lang, Go(to=Screen.HOME)),
     ))
+
+
+async def mrr_chart(session: AsyncSession, lang: str) -> View:
+    """The platform's MRR over the last 90 days, as a picture."""
+    from tenantctl.stats.charts import mrr_chart_png
+
+    series = await mrr_series(session, days=90)
+    return View(t(lang, "ap_mrr_chart", mrr=format_money(series[-1][1])), keyboard(nav(lang, Go(to=Screen.STATS, a=30))),
+                photo=BufferedInputFile(mrr_chart_png(series), filename="mrr.png"))
 
 
 def _change(value: object) -> str:
