@@ -255,8 +255,7 @@ class Chat:
     async def start(self, *, bot: str | None = None) -> None:
         """Begin at bot `bot` (default: the master) and say who the person is and where."""
         row = await self._select(bot) if bot else next(r for r in await self.world.rows() if r.is_master)
-        role = dict(await self._roles()).get(self.user, "a user")
-        self.say(f"you are user {self.user} ({role}), talking to @{row.username} ({row.name})", "note")
+        self.say(f"you are user {self.user} ({await self._role()}), talking to @{row.username} ({row.name})", "note")
 
     async def _select(self, spec: str) -> Bot:
         """Make bot `spec` (its number in :bots or its @username) the current one; its row."""
@@ -286,15 +285,17 @@ class Chat:
         else:
             raise Invalid(f"{spec!r} is not a Telegram user id (or `new`)")
         self.user = user
-        role = dict(await self._roles()).get(user, "a user")
-        self.say(f"you are user {user} now: {role}", "note")
+        self.say(f"you are user {user} now: {await self._role()}", "note")
         self._read_unread()
+
+    async def _role(self) -> str:
+        return next((role for user, role in await self._roles() if user == self.user), "a user")
 
     async def _roles(self) -> list[tuple[int, str]]:
         roles = [(ADMIN, "master admin (MASTER_ADMIN_IDS)")]
         roles += [(row.owner_telegram_id, f"owner of {row.name} (@{row.username})")
                   for row in await self.world.rows() if row.owner_telegram_id is not None]
-        roles += [(user, "a new user") for user in self._fresh]
+        roles += [(user, "a new user") for user in self._fresh if user not in dict(roles)]
         return roles
 
     # ----- what the bots do ---------------------------------------------------------------------

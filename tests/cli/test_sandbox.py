@@ -72,7 +72,8 @@ def test_a_scripted_session_registers_a_tenant_pays_and_visits_a_tenant_bot_and_
     assert "you are user 5550003 now: owner of Nimbus VPN (@nimbus_vpn_bot)" in _after(out, ":user 5550003")
     assert "Welcome to Nimbus VPN!" in out.split("you> :user 5550003\n", 1)[1].split("you> :users", 1)[0]
     users = _after(out, ":users")
-    assert "1000       master admin (MASTER_ADMIN_IDS)" in users and "2001       a new user" in users
+    assert "1000       master admin (MASTER_ADMIN_IDS)" in users
+    assert "2001       owner of My Sandbox VPN (@sandbox_1_vpn_bot)" in users  # the new user who registered
     assert "5550003    owner of Nimbus VPN (@nimbus_vpn_bot)  <- you" in users
     assert "Master admin panel" in _after(out, "/admin")
     tenants = out.split("you> /admin\n", 1)[1]
@@ -82,6 +83,28 @@ def test_a_scripted_session_registers_a_tenant_pays_and_visits_a_tenant_bot_and_
     folder = re.search(r"the demo in (\S+) \(deleted at exit\)", out).group(1)
     assert not Path(folder).exists()
     assert list(_data_home.iterdir()) == []  # the user's data folder is never touched
+
+
+def test_a_card_receipt_reaches_the_master_admin_whose_approval_reaches_the_registrant() -> None:
+    script = ("/register_tenant\nCard VPN\n:newbot\n:press English\n:press Skip\n:press Starter\n:press Card\n"
+              ":press Confirm\n:photo paid from Bank Mellat\n:user 1000\n:press Approve\n:user 2001\n")
+    result = CliRunner().invoke(app, ["sandbox"], input=script)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Transfer 1 000.00 RUB to the card 6037991122334455 (Sandbox Operator, Demo Bank)" in _after(out, ":press Confirm")
+    sent = _after(out, ":photo paid from Bank Mellat")
+    assert "(you sent a picture: paid from Bank Mellat)" in sent and "Your receipt was sent to the administrators" in sent
+    assert "(a message from @demo_master_vpn_bot for user 1000: :user 1000 shows it)" in sent
+    review = _after(out, ":user 1000")
+    assert review.startswith("you are user 1000 now: master admin (MASTER_ADMIN_IDS)\nunread:\nbot #1 [picture]: "
+                             "Activation payment #")
+    assert "Card VPN (@sandbox_1_vpn_bot)" in review and "    [1] Approve   [2] Reject\n" in review
+    approved = _after(out, ":press Approve")
+    assert "(a message from @demo_master_vpn_bot for user 2001: :user 2001 shows it)" in approved
+    assert "approved: Card VPN is registered" in approved
+    registrant = _after(out, ":user 2001")
+    assert registrant.startswith("you are user 2001 now: owner of Card VPN (@sandbox_1_vpn_bot)\nunread:\n")
+    assert "Your bot Card VPN (@sandbox_1_vpn_bot) is registered and already running!" in registrant
 
 
 def test_mistakes_are_one_line_each_and_the_end_of_input_stops_it() -> None:
