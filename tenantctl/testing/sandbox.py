@@ -42,7 +42,6 @@ _BACKGROUND = frozenset({
     "getUpdates", "getMe", "getChat", "setMyCommands", "deleteMyCommands", "setWebhook", "deleteWebhook",
     "getWebhookInfo", "getStarTransactions", "close", "logOut",
 })
-_MESSAGE_METHODS = frozenset({"sendMessage", "sendPhoto", "sendInvoice", "editMessageText", "editMessageReplyMarkup"})
 NOTHING, ACK, MESSAGE = 0, 1, 2  # what a batch of calls amounted to: nothing, only acknowledgements, something to read
 _NEEDS = {":send": "TEXT", ":press": "N, MSG.N or a button's text", ":bot": "N or @username", ":user": "a user id or new"}
 
@@ -129,6 +128,13 @@ def _chat_of(call: Call) -> int | None:
         return int(chat) if chat is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _is_answer(call: Call, lines: list[tuple[str, str]]) -> bool:
+    """Whether a call shows something to read (a message, a popup, a refusal), not only an acknowledgement."""
+    if not lines or call.method == "deleteMessage":
+        return False
+    return not (call.method == "answerPreCheckoutQuery" and call.params.get("ok") and not call.error)
 
 
 class Chat:
@@ -221,7 +227,7 @@ class Chat:
         self.say(f"(you pay {_amount(details['total_amount'], details['currency'])} for #{invoice['message_id']} "
                  f"{details['title']})", "note")
         self.bot.checkout(self.user, invoice)
-        await self.settle()
+        await self.settle(acks_answer=False)  # accepting the payment is not the answer: handling the payment is
 
     async def photo(self, caption: str | None) -> None:
         """Send a picture (with `caption`) to the current bot."""
@@ -300,15 +306,18 @@ class Chat:
 
     # ----- what the bots do ---------------------------------------------------------------------
 
-    async def settle(self) -> None:
-        """Show the bots' answers as they come, until they are quiet (or nothing came within the timeout)."""
+    async def settle(self, *, acks_answer: bool = True) -> None:
+        """Show the bots' answers as they come, until they are quiet (or nothing came within the timeout).
+
+        Without `acks_answer`, acknowledgements alone do not end the wait: it lasts until something to read.
+        """
         loop = asyncio.get_running_loop()
         deadline = quiet_after = loop.time() + ANSWER_TIMEOUT
         got = NOTHING
         while True:
             arrived = self.show_new()
             now = loop.time()
-            if arrived:
+            if arrived == MESSAGE or (arrived == ACK and acks_answer):
                 got = max(got, arrived)
                 quiet_after = now + (QUIET if got == MESSAGE else ACK_QUIET)
             if now >= min(quiet_after, deadline):
@@ -336,8 +345,7 @@ class Chat:
                     switch = [] if chat == self.user else [f":user {chat}"]
                     switch += [] if fbot is self.bot else [f":bot @{fbot.username}"]
                     self.say(f"(a message from @{fbot.username} for user {chat}: {', then '.join(switch)} shows it)", "note")
-                readable = lines and (call.method in _MESSAGE_METHODS or call.method == "answerCallbackQuery")
-                arrived = max(arrived, MESSAGE if readable else ACK)
+                arrived = max(arrived, MESSAGE if _is_answer(call, lines) else ACK)
         return arrived
 
     def _read_unread(self) -> None:
