@@ -53,6 +53,8 @@ def sandbox(
 
     Example: `tenantctl sandbox`, then type /register_tenant.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from tenantctl.core.errors import ConfigError, TenantctlError
 
     try:
@@ -61,6 +63,9 @@ def sandbox(
         console.print()
     except TenantctlError as exc:
         fail(str(exc), code=2 if isinstance(exc, ConfigError) else 1)
+    except SQLAlchemyError as exc:  # the sandbox's own database failed (a schema or migration fault)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        fail(f"database error: {reason[0] if reason else type(exc).__name__}", code=2)
     _say("sandbox stopped; its data is gone", "note")
 
 

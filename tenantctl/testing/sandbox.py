@@ -117,10 +117,6 @@ def _flat(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [button for row in _inline_buttons(message) for button in row]
 
 
-def _amount(total: int, currency: str) -> str:
-    return format_money(total, currency) if currency in ("XTR", "RUB") else f"{total} {currency} (minor units)"
-
-
 def _chat_of(call: Call) -> int | None:
     """The chat a call writes to (None: an answer to the user's own query, or no chat at all)."""
     chat = call.params.get("chat_id", call.params.get("user_id"))
@@ -224,7 +220,7 @@ class Chat:
             raise Invalid("no invoice in this chat to pay")
         invoice = invoices[-1]
         details = invoice["invoice"]
-        self.say(f"(you pay {_amount(details['total_amount'], details['currency'])} for #{invoice['message_id']} "
+        self.say(f"(you pay {format_money(details['total_amount'], details['currency'])} for #{invoice['message_id']} "
                  f"{details['title']})", "note")
         self.bot.checkout(self.user, invoice)
         await self.settle(acks_answer=False)  # accepting the payment is not the answer: handling the payment is
@@ -372,7 +368,7 @@ class Chat:
         if call.method == "sendInvoice":
             invoice = result["invoice"]
             text = (f"{invoice['title']}: {invoice['description']}\n"
-                    f"{_amount(invoice['total_amount'], invoice['currency'])}  (:pay pays it)")
+                    f"{format_money(invoice['total_amount'], invoice['currency'])}  (:pay pays it)")
             return self._message(f"#{result['message_id']} [invoice]", text, result)
         if call.method == "deleteMessage":
             return [(f"(the bot deleted message #{params['message_id']})", "note")]

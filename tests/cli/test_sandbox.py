@@ -87,7 +87,7 @@ def test_a_scripted_session_registers_a_tenant_pays_and_visits_a_tenant_bot_and_
 
 def test_a_card_receipt_reaches_the_master_admin_whose_approval_reaches_the_registrant() -> None:
     script = ("/register_tenant\nCard VPN\n:newbot\n:press English\n:press Skip\n:press Starter\n:press Card\n"
-              ":press Confirm\n:photo paid from Bank Mellat\n:user 1000\n:press Approve\n:user 2001\n")
+              ":press Confirm\n:photo paid from Bank Mellat\n:user 1000\n:press 1.1\n:user 2001\n")
     result = CliRunner().invoke(app, ["sandbox"], input=script)
     assert result.exit_code == 0, result.output
     out = result.output
@@ -99,7 +99,8 @@ def test_a_card_receipt_reaches_the_master_admin_whose_approval_reaches_the_regi
     assert review.startswith("you are user 1000 now: master admin (MASTER_ADMIN_IDS)\nunread:\nbot #1 [picture]: "
                              "Activation payment #")
     assert "Card VPN (@sandbox_1_vpn_bot)" in review and "    [1] Approve   [2] Reject\n" in review
-    approved = _after(out, ":press Approve")
+    approved = _after(out, ":press 1.1")  # message #1, button 1
+    assert approved.startswith("(you pressed [1] Approve on #1)\n")
     assert "(a message from @demo_master_vpn_bot for user 2001: :user 2001 shows it)" in approved
     assert "approved: Card VPN is registered" in approved
     registrant = _after(out, ":user 2001")
