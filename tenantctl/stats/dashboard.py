@@ -10,7 +10,14 @@ What is counted, in the period:
   so they are shown apart and never counted: a deposit and what is later bought with it count once;
 - refunds and withdrawals: succeeded ones, except those to the user's balance (that money stays in the bot);
 - profit = income - refunds - withdrawals; commission = income x the plan's revenue share (half a kopek
-  rounds up); net = profit - commission; ARPU = income / the users at the end of the period.
+  rounds up); net = profit - commission; ARPU = income / the users at the end of the period;
+- purchases: each user's first succeeded subscription payment (one per user; a payment with no user is a
+  purchase of its own); renewals: the other succeeded subscription payments.
+
+Where the figures come from: the money and the daily income of whole UTC days from `transaction_daily`, and
+the part of a day a window starts or ends in (today up to now, the previous period's last day) from the
+transactions themselves; purchases and conversion from `users.first_paid_at` and `users.subscribed`. The
+database's triggers keep them exact whatever writes the transactions and subscriptions (migration 0010).
 """
 
 from __future__ import annotations
@@ -19,13 +26,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, exists, func, select, text
+from sqlalchemy import and_, case, func, literal, null, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Invalid
-from tenantctl.customers.models import Subscription, TrafficDaily, Transaction, User
+from tenantctl.customers.models import (
+    Subscription,
+    TrafficDaily,
+    Transaction,
+    TransactionDaily,
+    User,
+)
 from tenantctl.plans.models import TenantSubscription, TenantSubscriptionPlan
 from tenantctl.tenants.service import get_tenant
 
@@ -262,7 +274,8 @@ async def _users(session: AsyncSession, bot_id: int, period: Period, now: dateti
         "at_start": func.count().filter(created < period.start) if period.start else None,
         "previous_total": func.count().filter(created < period.previous_end) if period.previous_end else None,
         "previous_at_start": func.count().filter(created < period.previous_start) if period.previous_start else None,
-        "blocked": func.count().filter(User.is_blocked.is_(True)),
+        # a subquery on its own partial index: the counts above then read ix_users_bot_created alone
+        "blocked": select(func.count()).where(User.bot_id == bot_id, User.is_blocked).scalar_subquery(),
         "new_today": func.count().filter(created >= today),
         "new_7d": func.count().filter(created >= today - timedelta(days=6)),
         "new_30d": func.count().filter(created >= today - timedelta(days=29)),
@@ -293,83 +306,111 @@ async def _subscriptions_now(session: AsyncSession, bot_id: int, now: datetime) 
     return {name: int(value) for name, value in zip(figures, row)}
 
 
-def _paid_subscription(table):
-    return and_(table.kind == "subscription_payment", table.status == "succeeded")
-
-
 def _windows(period: Period) -> list[tuple[str, datetime | None, datetime]]:
     return [("current", period.start, period.end)] + ([("previous", period.previous_start, period.previous_end)]
                                                        if period.previous_end is not None else [])
 
 
-async def _conversion(session: AsyncSession, bot_id: int, period: Period) -> dict[str, float | None]:
-    """Of the users who joined in each window and took a subscription (trial or paid), the share who paid for one."""
-    windows = _windows(period)
-    took = [func.count(func.distinct(Subscription.user_id)).filter(_between(User.created_at, start, end)) for _, start, end in windows]
-    paid = [func.count(func.distinct(Transaction.user_id)).filter(_between(User.created_at, start, end), Transaction.created_at < end)
-            for _, start, end in windows]
-    since = _between(User.created_at, period.previous_start or period.start, period.end)
-    took_row = (await session.execute(select(*took).select_from(Subscription).join(User, User.id == Subscription.user_id)
-                                      .where(Subscription.bot_id == bot_id, User.bot_id == bot_id, since))).one()
-    paid_row = (await session.execute(select(*paid).select_from(Transaction).join(User, User.id == Transaction.user_id)
-                                      .where(Transaction.bot_id == bot_id, User.bot_id == bot_id, _paid_subscription(Transaction), since))).one()
-    return {name: _ratio(int(p), int(t)) for (name, _, _), t, p in zip(windows, took_row, paid_row)}
+def _next_midnight(moment: datetime) -> datetime:
+    midnight = _midnight(moment)
+    return midnight if midnight == moment else midnight + timedelta(days=1)
 
 
-async def _purchases(session: AsyncSession, bot_id: int, period: Period) -> dict[str, int]:
-    """Per window, the subscription payments that were their user's first (no earlier succeeded one)."""
-    earlier = aliased(Transaction)
-    bucket = _bucket(period)
-    rows = (await session.execute(
-        select(bucket, func.count())
-        .where(Transaction.bot_id == bot_id, _paid_subscription(Transaction),
-               _between(Transaction.created_at, period.previous_start or period.start, period.end),
-               ~exists().where(earlier.bot_id == bot_id, earlier.user_id == Transaction.user_id, _paid_subscription(earlier),
-                               earlier.created_at < Transaction.created_at))
-        .group_by(bucket))).all()
-    return {name: int(n) for name, n in rows}
+@dataclass(frozen=True)
+class _Split:
+    """A window [start, end) as the whole UTC days the rollup answers, [first_day, end_day), and the raw edges around them."""
+
+    first_day: date | None  # None: no lower bound
+    end_day: date
+    edges: list[tuple[datetime | None, datetime]]
 
 
-def _bucket(period: Period):
-    """'current' or 'previous' for a transaction in [previous_start, end); 'gap' between the two or outside."""
-    if period.start is None:
-        return case((Transaction.created_at < period.end, "current"), else_="gap")
-    return case((and_(Transaction.created_at >= period.start, Transaction.created_at < period.end), "current"),
-                (and_(Transaction.created_at >= period.previous_start, Transaction.created_at < period.previous_end), "previous"),
-                else_="gap")
+def _split(start: datetime | None, end: datetime) -> _Split:
+    first = None if start is None else _next_midnight(start)
+    last = _midnight(end)
+    if first is not None and first >= last:  # inside one day, or up to its midnight: no whole day
+        return _Split(last.date(), last.date(), [(start, end)])
+    edges = ([(start, first)] if start is not None and start < first else []) + ([(last, end)] if last < end else [])
+    return _Split(None if first is None else first.date(), last.date(), edges)
 
 
-def _day(session: AsyncSession, column):
-    if session.bind.dialect.name == "postgresql":
-        return cast(func.timezone("UTC", column), Date)
-    return func.date(column)
+def _in_days(column, split: _Split):
+    return column < split.end_day if split.first_day is None else and_(column >= split.first_day, column < split.end_day)
 
 
-async def _money(session: AsyncSession, bot_id: int, period: Period, series: tuple[datetime, datetime]
+async def _money(session: AsyncSession, bot_id: int, period: Period, series: tuple[date, date]
                  ) -> tuple[list[tuple[str, str, str, int, int]], dict[date, int]]:
-    """Succeeded transactions by window, kind and method; and the income of each day of the series. One scan."""
-    bucket, day = _bucket(period), _day(session, Transaction.created_at)
-    in_series = and_(Transaction.created_at >= series[0], Transaction.created_at < series[1])
-    lower = period.previous_start or period.start
-    if series[0] <= period.end and (lower is None or lower <= series[1]):  # one range: the index is read once, in order
-        scanned = _between(Transaction.created_at, None if lower is None else min(lower, series[0]), max(period.end, series[1]))
-    else:
-        scanned = _between(Transaction.created_at, lower, period.end) | in_series
-    rows = (await session.execute(
-        select(bucket, case((in_series, day)), Transaction.kind, Transaction.payment_method, func.count(),
-               func.sum(Transaction.amount_kopeks))
-        .where(Transaction.bot_id == bot_id, Transaction.status == "succeeded", scanned)
-        .group_by(bucket, case((in_series, day)), Transaction.kind, Transaction.payment_method))).all()
+    """Succeeded transactions by window, kind and method; and the income of each day of the series.
+
+    Whole UTC days come from transaction_daily; a window's part of a day (today, the previous period's last day)
+    from the transactions themselves."""
+    windows = [(name, _split(start, end)) for name, start, end in _windows(period)]
+    day = TransactionDaily.day
+    whens = [(_in_days(day, split), name) for name, split in windows if split.first_day != split.end_day]
+    bucket = case(*whens) if whens else null()  # no whole day in either window: the rollup only gives the series
+    in_series = and_(day >= series[0], day < series[1])
+    series_day = case((in_series, day))
+    rollup = (await session.execute(
+        select(bucket, series_day, TransactionDaily.kind, TransactionDaily.payment_method, func.sum(TransactionDaily.count),
+               func.sum(TransactionDaily.amount_kopeks))
+        .where(TransactionDaily.bot_id == bot_id, TransactionDaily.status == "succeeded",
+               or_(in_series, *(_in_days(day, split) for _name, split in windows)))
+        .group_by(*([bucket] if whens else []), series_day, TransactionDaily.kind, TransactionDaily.payment_method))).all()
+    rows = [tuple(row) for row in rollup]
+    edges = [select(literal(name), Transaction.kind, Transaction.payment_method, func.count(), func.sum(Transaction.amount_kopeks))
+             .where(Transaction.bot_id == bot_id, Transaction.status == "succeeded", _between(Transaction.created_at, start, end))
+             .group_by(Transaction.kind, Transaction.payment_method)
+             for name, split in windows for start, end in split.edges]  # one range of the covering index each
+    if edges:
+        rows += [(name, None, kind, method, n, amount)
+                 for name, kind, method, n, amount in (await session.execute(union_all(*edges))).all()]
     totals: dict[tuple[str, str, str], list[int]] = {}
     income: dict[date, int] = {}
     for name, when, kind, method, n, amount in rows:
-        counts = totals.setdefault((name, kind, method), [0, 0])
-        counts[0] += int(n)
-        counts[1] += int(amount)
+        if name is not None:
+            counts = totals.setdefault((name, kind, method), [0, 0])
+            counts[0] += int(n)
+            counts[1] += int(amount)
         if when is not None and kind in INCOME_KINDS and method not in NOT_MONEY_IN:
             when = when if isinstance(when, date) else date.fromisoformat(when)
             income[when] = income.get(when, 0) + int(amount)
     return [(name, kind, method, n, amount) for (name, kind, method), (n, amount) in totals.items()], income
+
+
+def _bucket(column, period: Period):
+    """'current' or 'previous' for a moment in one of the windows; NULL otherwise."""
+    return case(*((_between(column, start, end), name) for name, start, end in _windows(period)))
+
+
+async def _purchases(session: AsyncSession, bot_id: int, period: Period) -> dict[str, int]:
+    """Per window, the subscription payments that were their user's first: users whose first_paid_at falls in it,
+    and payments with no user (each is a first)."""
+    lower = period.previous_start or period.start
+    by_user = _bucket(User.first_paid_at, period)
+    no_user = _bucket(Transaction.created_at, period)
+    firsts = union_all(
+        select(by_user.label("bucket"), func.count().label("n"))
+        .where(User.bot_id == bot_id, _between(User.first_paid_at, lower, period.end)).group_by(by_user),
+        select(no_user, func.count())
+        .where(Transaction.bot_id == bot_id, Transaction.user_id.is_(None), Transaction.kind == "subscription_payment",
+               Transaction.status == "succeeded", _between(Transaction.created_at, lower, period.end)).group_by(no_user))
+    counts: dict[str, int] = {}
+    for name, n in (await session.execute(firsts)).all():
+        if name is not None:
+            counts[name] = counts.get(name, 0) + int(n)
+    return counts
+
+
+async def _conversion(session: AsyncSession, bot_id: int, period: Period) -> dict[str, float | None]:
+    """Of the users who joined in each window and took a subscription (trial or paid), the share who paid for one."""
+    windows = _windows(period)
+    figures = []
+    for _name, start, end in windows:
+        joined = _between(User.created_at, start, end)
+        figures += [func.count().filter(joined, User.subscribed), func.count().filter(joined, User.first_paid_at < end)]
+    row = (await session.execute(select(*figures).where(
+        User.bot_id == bot_id, _between(User.created_at, period.previous_start or period.start, period.end)))).one()
+    return {name: _ratio(int(row[2 * n + 1]), int(row[2 * n])) for n, (name, _start, _end) in enumerate(windows)}
 
 
 def _days(start: datetime | None, end: datetime):
@@ -440,13 +481,13 @@ async def tenant_dashboard(session: AsyncSession, *, bot_id: int, period: Period
     now = now or utcnow()
     await get_tenant(session, bot_id)
     if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL jit = off"))  # compiling costs more than these short queries take
+        # compiling costs more than these short queries take; parallel workers would each build the same hashes
+        await session.execute(text("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0"))
     has_previous = period.previous_start is not None
     subs = await _subscriptions_now(session, bot_id, now)
     users = await _users(session, bot_id, period, now, subs["active_users"])
     first = _midnight(now).date() - timedelta(days=SERIES_DAYS - 1)
-    series = (datetime.combine(first, time(), timezone.utc), _midnight(now) + timedelta(days=1))
-    money, income_days = await _money(session, bot_id, period, series)
+    money, income_days = await _money(session, bot_id, period, (first, _midnight(now).date() + timedelta(days=1)))
     paid = {name: sum(n for bucket, kind, _method, n, _amount in money if bucket == name and kind == "subscription_payment")
             for name in ("current", "previous")}
     firsts, conversion = await _purchases(session, bot_id, period), await _conversion(session, bot_id, period)
