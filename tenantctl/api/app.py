@@ -1,13 +1,16 @@
 """The tenant HTTP API (aiohttp): OFREP flag evaluation and the tenant's own data, for its API token only.
 
-Middlewares, outermost first: project errors become HTTP statuses; the token is authenticated (and
-rate-limited) in a short unit of work; each handler reads in a unit of work of its own. Tokens are
-never logged: there is no access log, and errors name no token.
+`add_api_routes` mounts it on any aiohttp application (`api serve`'s own, or `bot run --webhook`'s
+listener): each route is wrapped, not the application, so the routes beside it are left alone. The
+wrapper maps project errors to HTTP statuses, finds the token's tenant in `auth.TokenCache` (the
+database only for a token not held) and applies the token's rate limit; the handlers that read the
+database do it in a unit of work of their own. Tokens are never logged: there is no access log, and
+errors name no token.
 
-OFREP answers come from `FlagCache`, which a `flags.live.FlagWatcher` empties for the bots whose flags
-change (LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs while the application does.
-The cache also counts the evaluations it answers, and a `flags.usage.UsageFlusher` writes them every
-minute and when the application stops.
+OFREP answers come from `FlagCache`. A `flags.live.FlagWatcher` empties it, and the token cache, for
+the bots whose flags or tokens change (LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs
+while the application does. The cache also counts the evaluations it answers, and a
+`flags.usage.UsageFlusher` writes them every minute and when the application stops.
 """
 
 from __future__ import annotations
@@ -15,16 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from tenantctl.api.auth import RateLimiter, Throttled, TokenCache
 from tenantctl.api.ofrep import CONFIG_SUFFIX, evaluations
 from tenantctl.api.openapi import OPENAPI
 from tenantctl.core.app import App
+from tenantctl.core.crypto import sha256_hex
 from tenantctl.core.errors import Forbidden, Invalid, NotFound, TenantctlError, Unauthorized
 from tenantctl.flags.live import FlagWatcher
 from tenantctl.flags.rollout import bucket
@@ -33,33 +38,14 @@ from tenantctl.plans.effective import explain_bot_flags
 from tenantctl.stats.platform import tenant_summary
 from tenantctl.tenants.schemas import tenant_as_dict
 from tenantctl.tenants.service import get_subscription
-from tenantctl.tenants.tokens import authenticate
 
 MAX_BODY = 16 * 1024  # bytes: an evaluation context is small
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 APP_KEY = web.AppKey("tenantctl", App)
-LIMITER_KEY = web.AppKey("limiter", "RateLimiter")
+LIMITER_KEY = web.AppKey("limiter", RateLimiter)
 CACHE_KEY = web.AppKey("flag_cache", "FlagCache")
-
-
-@dataclass
-class RateLimiter:
-    """A token bucket per API token: `rate` requests a second on average, bursts up to `burst`."""
-
-    rate: float = 50.0
-    burst: float = 100.0
-    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # prefix -> (tokens, at)
-
-    def wait(self, key: str, now: float | None = None) -> float:
-        """0 if a request may go now (and take a token), else the seconds until one may."""
-        now = time.monotonic() if now is None else now
-        tokens, at = self.buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens < 1:
-            self.buckets[key] = (tokens, now)
-            return (1 - tokens) / self.rate
-        self.buckets[key] = (tokens - 1, now)
-        return 0.0
+TOKENS_KEY = web.AppKey("token_cache", TokenCache)
+BOT_ID = web.RequestKey("bot_id", int)  # the token's tenant
 
 
 def _bulk_body(flags: Iterable[dict[str, Any]], bot_id: int) -> tuple[bytes, str]:
@@ -79,6 +65,10 @@ class TenantFlags:
     results: dict[str, str]
     splits: dict[str, tuple[str, list[tuple[int, dict[str, Any], str | None]]]]
     bulk_hits: int = 0
+    headers: CIMultiDictProxy[str] = field(init=False)  # the bulk answer's Content-Type and ETag, built once
+
+    def __post_init__(self) -> None:
+        self.headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "ETag": self.etag}))
 
     def answer(self, key: str, targeting_key: str | None) -> tuple[dict[str, Any], str | None] | None:
         """The body for `key` and what it counts as (None for a `.config`); None when there is no such flag."""
@@ -131,6 +121,10 @@ class FlagCache:
         counts, self._counts = self._counts, {}
         return counts
 
+    def held(self, bot_id: int) -> TenantFlags | None:
+        """The tenant's answers if they are held (the hot path: no await)."""
+        return self._tenants.get(bot_id)
+
     async def get(self, bot_id: int) -> TenantFlags:
         """The tenant's answers, read from the database when not held."""
         held = self._tenants.get(bot_id)
@@ -154,46 +148,43 @@ def _token(request: web.Request) -> str:
     return request.headers.get("X-API-Key", "").strip()
 
 
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Project errors as statuses: 401 and 403 without a body, 404 and 400 with one line."""
-    try:
-        return await handler(request)
-    except Unauthorized:
-        return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
-    except Forbidden:
-        return web.Response(status=403)
-    except NotFound as exc:
-        return web.json_response({"error": str(exc)}, status=404)
-    except (Invalid, TenantctlError) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+def _guarded(handler: Handler, tokens: TokenCache | None, limiter: RateLimiter | None) -> Handler:
+    """`handler` behind the token check and the token's rate limit (none when `tokens` is None: a public path), with
+    project errors as statuses: 401 and 403 without a body, 429 with Retry-After, 404 and 400 with one line."""
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            if tokens is not None:
+                token = _token(request)
+                if not token:
+                    raise Unauthorized("no API token")
+                digest = sha256_hex(token)
+                bot_id = tokens.held(digest, token)
+                request[BOT_ID] = bot_id if bot_id is not None else await tokens.check(digest, token, request.remote or "")
+                wait = limiter.wait(digest)
+                if wait:
+                    raise Throttled(wait)
+            return await handler(request)
+        except Unauthorized:
+            return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+        except Forbidden:
+            return web.Response(status=403)
+        except Throttled as exc:
+            return web.Response(status=429, headers={"Retry-After": str(math.ceil(exc.wait))})
+        except NotFound as exc:
+            return web.json_response({"error": str(exc)}, status=404)
+        except (Invalid, TenantctlError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+
+    return guarded
 
 
-@web.middleware
-async def tenant_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every path but the OpenAPI document needs the tenant's API token; each token has its own rate limit."""
-    if request.path == "/api/v1/openapi.json":
-        return await handler(request)
-    token = _token(request)
-    if not token:
-        raise Unauthorized("no API token")
-    async with request.app[APP_KEY].unit_of_work() as session:
-        row, bot = await authenticate(session, token=token)
-    wait = request.app[LIMITER_KEY].wait(row.prefix)
-    if wait:
-        return web.Response(status=429, headers={"Retry-After": str(math.ceil(wait))})
-    request["bot"] = bot
-    return await handler(request)
-
-
-async def _context(request: web.Request, key: str | None = None) -> dict[str, Any] | web.Response:
-    """The request's evaluation context, or the OFREP 400 answer."""
+def _context(raw: bytes, key: str | None = None) -> dict[str, Any] | web.Response:
+    """The evaluation context in a request's body, or the OFREP 400 answer."""
     def refused(code: str, details: str) -> web.Response:
         return web.json_response({**({"key": key} if key else {}), "errorCode": code, "errorDetails": details}, status=400)
 
-    raw = await request.read()
     try:
-        body = json.loads(raw) if raw.strip() else {}
+        body = json.loads(raw.decode()) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
         return refused("PARSE_ERROR", "the body is not JSON")
     if not isinstance(body, dict):
@@ -204,14 +195,28 @@ async def _context(request: web.Request, key: str | None = None) -> dict[str, An
     return context
 
 
+async def _body(request: web.Request) -> bytes:
+    """The request's body, at most MAX_BODY bytes (413 beyond) whatever the application's client_max_size."""
+    content = request.content
+    if content.is_eof():  # a small body is all there already (at most the connection's read buffer)
+        raw = content.read_nowait()
+    elif (request.content_length or 0) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
+    else:
+        raw = await request.read()  # at most the application's client_max_size
+    if len(raw) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(raw))
+    return raw
+
+
 async def evaluate_flag(request: web.Request) -> web.Response:
     """POST /ofrep/v1/evaluate/flags/{key}: one flag of the token's tenant."""
     key = request.match_info["key"]
-    context = await _context(request, key)
+    context = _context(await _body(request), key)
     if isinstance(context, web.Response):
         return context
-    cache, bot_id = request.app[CACHE_KEY], request["bot"].id
-    found = (await cache.get(bot_id)).answer(key, context.get("targetingKey"))
+    cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
+    found = (cache.held(bot_id) or await cache.get(bot_id)).answer(key, context.get("targetingKey"))
     if found is None:
         return web.json_response({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": f"no flag {key!r}"}, status=404)
     body, result = found
@@ -222,11 +227,11 @@ async def evaluate_flag(request: web.Request) -> web.Response:
 
 async def evaluate_flags(request: web.Request) -> web.Response:
     """POST /ofrep/v1/evaluate/flags: every flag of the token's tenant, with an ETag of the tenant and its flags."""
-    context = await _context(request)
+    context = _context(await _body(request))
     if isinstance(context, web.Response):
         return context
-    cache, bot_id = request.app[CACHE_KEY], request["bot"].id
-    flags = await cache.get(bot_id)
+    cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
+    flags = cache.held(bot_id) or await cache.get(bot_id)
     targeting_key = context.get("targetingKey")
     if flags.splits and targeting_key is not None:  # an end user under a user-sticky rollout: this user's answers
         answers = [flags.answer(key, targeting_key) for key in flags.by_key]
@@ -234,24 +239,26 @@ async def evaluate_flags(request: web.Request) -> web.Response:
             if result is not None:
                 cache.count(bot_id, key, result)
         bulk, etag = _bulk_body((body for body, _ in answers), bot_id)
+        headers: Any = {"Content-Type": "application/json", "ETag": etag}
     else:
         flags.bulk_hits += 1
-        bulk, etag = flags.bulk, flags.etag
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        bulk, etag, headers = flags.bulk, flags.etag, flags.headers
+    wanted = request.headers.get("If-None-Match")
+    if wanted is not None and etag in [tag.strip() for tag in wanted.split(",")]:
         return web.Response(status=304, headers={"ETag": etag})
-    return web.Response(body=bulk, content_type="application/json", headers={"ETag": etag})
+    return web.Response(body=bulk, headers=headers)
 
 
 async def tenant(request: web.Request) -> web.Response:
     """GET /api/v1/tenant: the tenant's status, plan and end date."""
     async with request.app[APP_KEY].unit_of_work() as session:
-        summary = await tenant_summary(session, bot_id=request["bot"].id)
+        summary = await tenant_summary(session, bot_id=request[BOT_ID])
     return web.json_response(tenant_as_dict(summary.bot, summary.subscription, summary.plan))
 
 
 async def features(request: web.Request) -> web.Response:
     """GET /api/v1/features: each feature's effective value and where it comes from (secret config keys left out)."""
-    flags = (await request.app[CACHE_KEY].get(request["bot"].id)).by_key
+    flags = (await request.app[CACHE_KEY].get(request[BOT_ID])).by_key
     return web.json_response([{"key": key, "value": flag["value"], "source": flag["metadata"]["source"],
                                "category": flag["metadata"]["category"], "config": flags[key + CONFIG_SUFFIX]["value"]}
                               for key, flag in flags.items() if not key.endswith(CONFIG_SUFFIX)])
@@ -262,7 +269,7 @@ async def stats(request: web.Request) -> web.Response:
     if request.query.get("period", "30d") != "30d":
         raise Invalid("period: only 30d is offered")
     async with request.app[APP_KEY].unit_of_work() as session:
-        summary = await tenant_summary(session, bot_id=request["bot"].id)
+        summary = await tenant_summary(session, bot_id=request[BOT_ID])
     return web.json_response({"period": "30d", "users": summary.users, "income_kopeks": summary.income_30d_kopeks,
                               "traffic_bytes": summary.traffic_30d_bytes})
 
@@ -272,20 +279,25 @@ async def openapi(_request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | None = None) -> None:
+def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | None = None,
+                   misses: RateLimiter | None = None) -> None:
     """Mount the tenant API on an aiohttp application (`api serve`, or the bot's webhook listener).
 
-    Its flag watcher and its usage flusher start and stop with `webapp`.
+    `limiter` limits each token's requests; `misses` each client address's checks of tokens never seen accepted.
+    The flag watcher, the usage flusher and the token checks start and stop with `webapp`, which must therefore
+    be run through an `AppRunner` (its setup starts them, its cleanup stops them).
     """
     webapp[APP_KEY] = app
-    webapp[LIMITER_KEY] = limiter or RateLimiter()
+    webapp[LIMITER_KEY] = limiter = limiter or RateLimiter()
     webapp[CACHE_KEY] = FlagCache(app)
+    webapp[TOKENS_KEY] = tokens = TokenCache(app, misses=misses)
 
     async def watch_flags(_webapp: web.Application) -> AsyncIterator[None]:
-        watcher = FlagWatcher([webapp[CACHE_KEY]], app.settings.database_url)
+        watcher = FlagWatcher([webapp[TOKENS_KEY], webapp[CACHE_KEY]], app.settings.database_url)
         watcher.start()
         yield
         await watcher.stop()
+        await webapp[TOKENS_KEY].close()
 
     async def flush_usage(_webapp: web.Application) -> AsyncIterator[None]:
         flusher = UsageFlusher([webapp[CACHE_KEY]], app.unit_of_work)
@@ -295,16 +307,16 @@ def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | 
 
     webapp.cleanup_ctx.append(watch_flags)
     webapp.cleanup_ctx.append(flush_usage)
-    webapp.router.add_post("/ofrep/v1/evaluate/flags/{key}", evaluate_flag)
-    webapp.router.add_post("/ofrep/v1/evaluate/flags", evaluate_flags)
-    webapp.router.add_get("/api/v1/tenant", tenant)
-    webapp.router.add_get("/api/v1/features", features)
-    webapp.router.add_get("/api/v1/stats", stats)
-    webapp.router.add_get("/api/v1/openapi.json", openapi)
+    webapp.router.add_post("/ofrep/v1/evaluate/flags", _guarded(evaluate_flags, tokens, limiter))
+    webapp.router.add_post("/ofrep/v1/evaluate/flags/{key}", _guarded(evaluate_flag, tokens, limiter))
+    webapp.router.add_get("/api/v1/tenant", _guarded(tenant, tokens, limiter))
+    webapp.router.add_get("/api/v1/features", _guarded(features, tokens, limiter))
+    webapp.router.add_get("/api/v1/stats", _guarded(stats, tokens, limiter))
+    webapp.router.add_get("/api/v1/openapi.json", _guarded(openapi, None, None))
 
 
-def build_app(app: App, *, limiter: RateLimiter | None = None) -> web.Application:
+def build_app(app: App, *, limiter: RateLimiter | None = None, misses: RateLimiter | None = None) -> web.Application:
     """The tenant API as its own aiohttp application."""
-    webapp = web.Application(middlewares=[errors, tenant_auth], client_max_size=MAX_BODY)
-    add_api_routes(webapp, app, limiter=limiter)
+    webapp = web.Application(client_max_size=MAX_BODY)
+    add_api_routes(webapp, app, limiter=limiter, misses=misses)
     return webapp

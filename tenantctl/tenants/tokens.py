@@ -11,6 +11,7 @@ from tenantctl.audit.service import record
 from tenantctl.core.crypto import API_TOKEN_PREFIX_LENGTH, constant_time_equal, new_api_token, sha256_hex
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from tenantctl.flags.live import notify_flags_changed
 from tenantctl.tenants.models import ApiToken, Bot
 
 
@@ -52,7 +53,7 @@ async def authenticate(session: AsyncSession, *, token: str, now: datetime | Non
 
 
 async def revoke_api_token(session: AsyncSession, *, bot_id: int, prefix: str, actor: str, now: datetime | None = None) -> ApiToken:
-    """Revoke one of a tenant's API tokens by its prefix."""
+    """Revoke one of a tenant's API tokens by its prefix; at commit, running APIs forget the tenant's checked tokens."""
     prefix = prefix.strip()
     token = await session.scalar(select(ApiToken).where(ApiToken.bot_id == bot_id, ApiToken.prefix == prefix))
     if token is None:
@@ -62,4 +63,5 @@ async def revoke_api_token(session: AsyncSession, *, bot_id: int, prefix: str, a
     token.revoked_at = now or utcnow()
     await session.flush()
     await record(session, actor=actor, action="token.revoke", entity=f"bot:{bot_id}/token:{prefix}", bot_id=bot_id)
+    await notify_flags_changed(session, bot_ids=[bot_id])
     return token
