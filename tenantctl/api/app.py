@@ -48,6 +48,13 @@ TOKENS_KEY = web.AppKey("token_cache", TokenCache)
 BOT_ID = web.RequestKey("bot_id", int)  # the token's tenant
 
 
+JSON = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+
+
+def _json(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def _bulk_body(flags: Iterable[dict[str, Any]], bot_id: int) -> tuple[bytes, str]:
     """A bulk answer's body and its ETag, scoped to the tenant."""
     bulk = json.dumps({"flags": list(flags)}, separators=(",", ":"), sort_keys=True).encode()
@@ -66,9 +73,11 @@ class TenantFlags:
     splits: dict[str, tuple[str, list[tuple[int, dict[str, Any], str | None]]]]
     bulk_hits: int = 0
     headers: CIMultiDictProxy[str] = field(init=False)  # the bulk answer's Content-Type and ETag, built once
+    encoded: dict[str, bytes] = field(init=False)  # each OFREP key's body, as sent, built once
 
     def __post_init__(self) -> None:
         self.headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "ETag": self.etag}))
+        self.encoded = {key: _json(body) for key, body in self.by_key.items()}
 
     def answer(self, key: str, targeting_key: str | None) -> tuple[dict[str, Any], str | None] | None:
         """The body for `key` and what it counts as (None for a `.config`); None when there is no such flag."""
@@ -216,13 +225,14 @@ async def evaluate_flag(request: web.Request) -> web.Response:
     if isinstance(context, web.Response):
         return context
     cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
-    found = (cache.held(bot_id) or await cache.get(bot_id)).answer(key, context.get("targetingKey"))
+    flags = cache.held(bot_id) or await cache.get(bot_id)
+    found = flags.answer(key, context.get("targetingKey"))
     if found is None:
         return web.json_response({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": f"no flag {key!r}"}, status=404)
     body, result = found
     if result is not None:
         cache.count(bot_id, key, result)
-    return web.json_response(body)
+    return web.Response(body=flags.encoded[key] if body is flags.by_key[key] else _json(body), headers=JSON)
 
 
 async def evaluate_flags(request: web.Request) -> web.Response:
