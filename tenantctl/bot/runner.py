@@ -31,6 +31,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 import tenantctl.models  # noqa: F401 (every table, so foreign keys across domains resolve)
+from tenantctl.api.app import add_api_routes
 from tenantctl.billing.inbox import is_recorded
 from tenantctl.billing.models import STARS
 from tenantctl.bot.locales import t
@@ -151,9 +152,10 @@ class Runner:
     """Runs and supervises every bot; `start`, then `stop` (or `run` until a signal)."""
 
     def __init__(self, app: App, *, webhook: WebhookConfig | None = None, interval: float = 3.0, poll_timeout: int = 25,
-                 housekeeping_interval: float = 60.0, reconcile_interval: float = 300.0) -> None:
+                 housekeeping_interval: float = 60.0, reconcile_interval: float = 300.0, with_api: bool = False) -> None:
         self.app = app
         self.webhook = webhook
+        self.with_api = with_api  # the tenant API on the webhook listener too
         self.interval = interval
         self.poll_timeout = poll_timeout
         self.housekeeping_interval = housekeeping_interval
@@ -379,6 +381,8 @@ class Runner:
     async def _start_web(self) -> None:
         webapp = web.Application()
         webapp.router.add_post("/webhook/{bot_id}", self._webhook_update)
+        if self.with_api:  # its flag watcher and usage flusher start in the runner's setup and stop in its cleanup
+            add_api_routes(webapp, self.app)
         self._web = web.AppRunner(webapp, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.webhook.host, self.webhook.port)
@@ -389,6 +393,8 @@ class Runner:
             self._web = None
             raise ConfigError(f"cannot listen on {self.webhook.host}:{self.webhook.port}: {exc.strerror or exc}") from None
         self.webhook_port = self._web.addresses[0][1]
+        if self.with_api:
+            log.info("tenant API on the webhook listener, port %s", self.webhook_port)
 
     async def _webhook_update(self, request: web.Request) -> web.Response:
         """One update for one bot: 404 for an unknown bot, 401 for a wrong secret, else handled."""

@@ -28,12 +28,16 @@ def run(
     webhook: bool = typer.Option(False, "--webhook", help="Receive updates by webhook instead of long polling."),
     listen: str = typer.Option("127.0.0.1:8080", "--listen", help="HOST:PORT the webhook server listens on."),
     public_url: str = typer.Option("", "--public-url", help="The HTTPS base URL Telegram posts to (webhook mode)."),
+    with_api: bool = typer.Option(False, "--with-api", help="Serve the tenant HTTP API (OFREP flags and tenant data, "
+                                  "as `tenantctl api serve` does) on the webhook listener too; needs --webhook."),
 ) -> None:
     """Run the master bot and every active tenant bot until SIGINT/SIGTERM.
 
-    Example: `tenantctl bot run --webhook --listen 127.0.0.1:8080 --public-url https://bots.example.com`.
+    Example: `tenantctl bot run --webhook --listen 127.0.0.1:8080 --public-url https://bots.example.com --with-api`.
     """
     config = None
+    if with_api and not webhook:
+        fail("--with-api mounts the tenant API on the webhook listener: add --webhook (or run `tenantctl api serve`)", code=2)
     if webhook:
         if not public_url.startswith(("https://", "http://")):
             fail("--webhook needs --public-url, e.g. https://bots.example.com")
@@ -53,6 +57,6 @@ def run(
             raise ConfigError("MASTER_ADMIN_IDS is not set: the Telegram user ids of the master admins, comma-separated")
 
         hook = WebhookConfig(*config) if config else None
-        await Runner(opened, webhook=hook).run()
+        await Runner(opened, webhook=hook, with_api=with_api).run()
 
     run_app(work)
