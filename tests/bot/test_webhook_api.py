@@ -62,3 +62,13 @@ async def test_the_tenant_api_is_served_on_the_webhook_listener(bot_app: App, fa
         except aiohttp.ClientConnectionError:
             stopped = None
     assert stopped is None
+
+
+def test_with_api_needs_the_webhook_listener() -> None:
+    from typer.testing import CliRunner
+
+    from tenantctl.cli.main import app
+
+    result = CliRunner().invoke(app, ["bot", "run", "--with-api"])
+    assert result.exit_code == 2
+    assert "--with-api mounts the tenant API on the webhook listener" in result.output.replace("\n", " ")
