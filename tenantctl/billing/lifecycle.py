@@ -15,6 +15,7 @@ from tenantctl.audit.service import record
 from tenantctl.billing.models import PlatformPayment, pending_renewals
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Conflict
+from tenantctl.flags.live import notify_flags_changed
 from tenantctl.plans.effective import recompute_flags
 from tenantctl.plans.models import TenantSubscription
 from tenantctl.tenants.locks import lock_tenant, lock_tenants
@@ -76,6 +77,7 @@ async def _set_status(session: AsyncSession, bot: Bot, subscription: TenantSubsc
         after |= {"subscription": subscription.status, "auto_renewal": subscription.auto_renewal}
     await record(session, actor=actor, action=f"tenant.{status}", entity=f"bot:{bot.id}", bot_id=bot.id,
                  before={"status": before}, after=after)
+    await notify_flags_changed(session, bot_ids=[bot.id])  # what listens (the API's token cache) sees the status at commit
 
 
 async def expire_subscriptions(session: AsyncSession, *, now: datetime, grace_days: int, actor: str) -> list[dict[str, Any]]:

@@ -190,8 +190,6 @@ async def test_revocation_cancellation_resumption_and_expiry_notify_at_commit(ap
     assert await _notified(api.app, lambda: revoke(api, "Alpha")) == [bot_id]
 
 
-@pytest.mark.xfail(strict=True, reason="billing/lifecycle.py: suspend_tenant rewrites no flags and sends no NOTIFY, so a "
-                                       "held token sees it through its background check (within about a second)")
 async def test_a_suspension_notifies_at_commit(api: Api) -> None:
     _postgres_only(api.app)
 
