@@ -1,11 +1,26 @@
-"""The feature catalogue and the materialised effective flags of every bot."""
+"""The feature catalogue, the per-bot flag exceptions, and the view of every bot's effective flags."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
@@ -41,13 +56,14 @@ class Feature(Base):
     )
 
 
-class BotFeatureFlag(Base):
-    """The effective state of one feature for one bot; bots read only this table."""
+class BotFlagException(Base):
+    """One bot's answer for one feature where it differs from its plan's snapshot (`plans.models.PlanFeatureFlag`):
+    a live override, or a grant's tenant-sticky rollout that takes the bot in. Written by `plans.effective` only."""
 
-    __tablename__ = "bot_feature_flags"
+    __tablename__ = "bot_flag_exceptions"
     __table_args__ = (
         CheckConstraint(f"source IN {FLAG_SOURCES}", name="source"),
-        Index("ix_bot_feature_flags_feature", "feature_key", "enabled"),
+        Index("ix_bot_flag_exceptions_feature", "feature_key"),
     )
 
     bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
@@ -64,6 +80,41 @@ class BotFeatureFlag(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+VIEWS = MetaData()
+"""The views: mapped for reading, created by the migrations, never by `create_all` nor compared for drift."""
+
+
+class BotFeatureFlag(Base):
+    """The effective state of one feature for one bot, read-only: the view `bot_feature_flags` (migration 0009).
+
+    A tenant's row is its exception (`BotFlagException`) when it has one and its subscription is active, else its
+    plan's snapshot for its subscription's state (`plans.models.PlanFeatureFlag`); a bot without a subscription has
+    none. Bots, the API's readers and reports read this; `plans.effective.recompute_flags` writes the tables under it.
+    """
+
+    __table__ = Table(
+        "bot_feature_flags",
+        VIEWS,
+        Column("bot_id", Integer, primary_key=True),
+        Column("feature_key", String(100), primary_key=True),
+        Column("enabled", Boolean, nullable=False),
+        Column("value", String(64)),
+        Column("config", JSONType, nullable=False),
+        Column("source", String(16), nullable=False),  # FLAG_SOURCES
+        Column("user_splits", JSONType),  # as BotFlagException.user_splits
+        Column("updated_at", UTCDateTime, nullable=False),
+    )
+
+    bot_id: Mapped[int]
+    feature_key: Mapped[str]
+    enabled: Mapped[bool]
+    value: Mapped[str | None]
+    config: Mapped[dict[str, Any]]
+    source: Mapped[str]
+    user_splits: Mapped[list[dict[str, Any]] | None]
+    updated_at: Mapped[datetime]
 
 
 class TenantFeatureOverride(Timestamps, Base):

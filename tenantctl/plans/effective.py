@@ -1,11 +1,19 @@
-"""Effective flags of every tenant: the catalogue, its plan's grants and its overrides, materialised.
+"""Effective flags of every tenant: the catalogue, its plan's grants and its overrides, resolved ahead of reads.
 
-The result lives in `bot_feature_flags`, recomputed set-based: the plan layer is resolved once per
-(plan, feature) in Python, then written for every tenant on that plan by one INSERT ... SELECT;
-only the few bots with overrides, and the tenants of a grant with a tenant-sticky rollout (decided
-here by bot id), get individual rows. A user-sticky rollout is stored as `user_splits`. The statement count does not grow with the
-number of tenants. Every domain that changes an input (catalogue, grant, plan, override,
-subscription status) calls `recompute_flags` in its own transaction.
+`bot_feature_flags` is a view (migration 0009) over two tables this module writes:
+- `plan_feature_flags`, each plan's snapshot: one row per feature for its tenants with an active subscription and
+  one for the others (everything off). A grant change rewrites that feature's two rows, whatever the tenants.
+- `bot_flag_exceptions`, a bot's row where its answer differs from its plan's snapshot: a live override, or a
+  grant's tenant-sticky rollout that takes the bot in (decided here by bot id, so those rows grow with the
+  rollout's members, and deciding them reads the plan's bot ids). The view uses them while the subscription is
+  active, so a suspension or a renewal changes the answers without a write.
+A user-sticky rollout is stored as `user_splits` on either. Every domain that changes an input (catalogue,
+grant, plan, override, subscription) calls `recompute_flags` in its own transaction; its statement count does
+not grow with the tenants.
+
+Locks: a plan-wide recompute locks its plans' rows (FOR NO KEY UPDATE); a recompute for some bots locks their
+subscriptions (in bot order), then their plans' rows FOR SHARE, so it never interleaves with a grant change of
+the same plan, and a tenant moving between plans locks the plan it leaves the same way.
 """
 
 from __future__ import annotations
@@ -13,33 +21,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
-from sqlalchemy import (
-    Boolean,
-    Integer,
-    String,
-    and_,
-    bindparam,
-    column,
-    delete,
-    insert,
-    literal,
-    or_,
-    select,
-    update,
-    values,
-)
+from sqlalchemy import and_, delete, func, insert, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.core.db import JSONType, utcnow
+from tenantctl.core.db import utcnow
 from tenantctl.flags.catalogue import mode_off_value
 from tenantctl.flags.live import notify_flags_changed
-from tenantctl.flags.models import BotFeatureFlag, Feature, TenantFeatureOverride
+from tenantctl.flags.models import BotFlagException, Feature, TenantFeatureOverride
 from tenantctl.flags.resolution import Effective, Layer, Split, resolve, resolve_split
+from tenantctl.flags.rollout import in_rollout
 from tenantctl.flags.service import SyncReport, store_catalogue
-from tenantctl.plans.models import PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
+from tenantctl.plans.models import PlanFeatureFlag, PlanFeatureGrant, TenantSubscription, TenantSubscriptionPlan
 
 if TYPE_CHECKING:
     from tenantctl.flags.catalogue import Catalogue
+
+ANSWER = ("enabled", "value", "config", "source", "user_splits")  # the columns of an answer, in either table
 
 
 def plan_layer_for(plan: TenantSubscriptionPlan, feature: Feature, grant: PlanFeatureGrant | None) -> Layer | None:
@@ -82,18 +80,27 @@ def user_splits(split: Split) -> list[dict[str, Any]] | None:
             for upto, eff in split.splits] or None
 
 
-def _flag_row(bot_id: int, feature_key: str, split: Split) -> dict[str, Any]:
+def _answer(split: Split) -> dict[str, Any]:
+    """A split as stored: the columns of `ANSWER`."""
     base = split.base
-    return {"bot_id": bot_id, "feature_key": feature_key, "enabled": base.enabled, "value": base.value,
-            "config": base.config, "source": base.source, "user_splits": user_splits(split)}
+    return {"enabled": base.enabled, "value": base.value, "config": base.config, "source": base.source,
+            "user_splits": user_splits(split)}
 
 
 def _tenant_sticky(layer: Layer | None) -> bool:
     return layer is not None and layer.rollout_percent is not None and layer.rollout_by == "tenant"
 
 
-MAX_VALUES_ROWS = 4000  # 8 parameters a row: 32,000, under SQLite's 32,766
-MAX_FEATURES_PER_STATEMENT = 10_000
+async def lock_plans(session: AsyncSession, plan_ids: Iterable[int], *, share: bool) -> list[TenantSubscriptionPlan]:
+    """Lock plans (by id) and read them fresh: FOR SHARE to recompute some of their tenants, else to rewrite them."""
+    query = select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.id.in_(sorted(set(plan_ids))))
+    return await _locked_plans(session, query, share=share)
+
+
+async def _locked_plans(session: AsyncSession, query: Any, *, share: bool) -> list[TenantSubscriptionPlan]:
+    query = query.order_by(TenantSubscriptionPlan.id).execution_options(populate_existing=True)
+    query = query.with_for_update(read=True) if share else query.with_for_update(key_share=True)
+    return list((await session.scalars(query)).all())
 
 
 async def recompute_flags(
@@ -104,7 +111,9 @@ async def recompute_flags(
     feature_keys: Iterable[str] | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Rewrite `bot_feature_flags` for the tenants and features in scope (None: all)."""
+    """Bring in line with their inputs the snapshots of the plans in scope and the exceptions of their tenants in
+    scope, for the features in scope (None: all). With `bot_ids`, only their plans' snapshot rows that are
+    missing or stale are written."""
     now = now or utcnow()
     bot_ids = None if bot_ids is None else sorted(set(bot_ids))
     plan_ids = None if plan_ids is None else sorted(set(plan_ids))
@@ -126,139 +135,98 @@ async def recompute_flags(
     if not features:
         return
 
-    scoped_plans = select(TenantSubscription.plan_tier_id).where(sub_filter).distinct()
-    plans = list((await session.scalars(select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.id.in_(scoped_plans)))).all())
-    # Lock the tenants in scope (in bot order, so two recomputes never deadlock): a concurrent
-    # recompute of an overlapping scope waits here instead of inserting rows this one deletes.
-    await session.execute(
-        select(TenantSubscription.id).where(sub_filter).order_by(TenantSubscription.bot_id).with_for_update()
-    )
-    # a few statements per chunk of features, each within SQLite's 32,766 bound parameters
-    chunk = max(1, min(MAX_FEATURES_PER_STATEMENT, MAX_VALUES_ROWS // max(1, 2 * len(plans))))
-    for start in range(0, len(features), chunk):
-        await _rewrite(session, plans, features[start:start + chunk], sub_filter, now)
-    await notify_flags_changed(session, bot_ids=bot_ids)
+    if bot_ids is None:
+        plan_query = select(TenantSubscriptionPlan)
+        if plan_ids is not None:
+            plan_query = plan_query.where(TenantSubscriptionPlan.id.in_(plan_ids))
+        plans = await _locked_plans(session, plan_query, share=False)
+    else:
+        # the tenants first, in bot order (tenants.locks' order), then their plans
+        await session.execute(
+            select(TenantSubscription.id).where(sub_filter).order_by(TenantSubscription.bot_id).with_for_update()
+        )
+        scoped_plans = select(TenantSubscription.plan_tier_id).where(sub_filter)
+        plans = await _locked_plans(session, select(TenantSubscriptionPlan).where(TenantSubscriptionPlan.id.in_(scoped_plans)),
+                                    share=True)
+    rewritten = await _recompute(session, plans, features, sub_filter, now)
+    await notify_flags_changed(session, bot_ids=None if bot_ids is None or rewritten else bot_ids)
 
 
-async def _rewrite(session: AsyncSession, plans: list[TenantSubscriptionPlan], features: list[Feature], sub_filter: Any,
-                   now: datetime) -> None:
-    """Delete and insert `features`' rows for the tenants in scope: one INSERT ... SELECT over a VALUES CTE."""
-    feature_keys_in_scope = [f.key for f in features]
+async def _recompute(session: AsyncSession, plans: list[TenantSubscriptionPlan], features: list[Feature], sub_filter: Any,
+                     now: datetime) -> bool:
+    """Write the plans' snapshots of `features` and the exceptions of the tenants in scope; whether a snapshot changed."""
+    keys = [f.key for f in features]
+    by_key = {f.key: f for f in features}
     grants = {
         (g.plan_tier_id, g.feature_key): g
-        for g in (
-            await session.scalars(
-                select(PlanFeatureGrant).where(
-                    PlanFeatureGrant.plan_tier_id.in_([p.id for p in plans]),
-                    PlanFeatureGrant.feature_key.in_(feature_keys_in_scope),
-                )
-            )
-        ).all()
+        for g in (await session.scalars(select(PlanFeatureGrant).where(
+            PlanFeatureGrant.plan_tier_id.in_([p.id for p in plans]), PlanFeatureGrant.feature_key.in_(keys)))).all()
     }
+    layers = {(plan.id, f.key): plan_layer_for(plan, f, grants.get((plan.id, f.key))) for plan in plans for f in features}
+    snapshots = {}
+    for (plan_id, key), layer in layers.items():
+        outside = None if _tenant_sticky(layer) else layer  # outside a tenant-sticky rollout: as without the grant
+        for active in (True, False):
+            snapshots[(plan_id, active, key)] = _answer(tenant_split(by_key[key], outside, None, active=active, bot_id=None))
+    rewritten = await _store_snapshots(session, snapshots)
+
+    exceptions = BotFlagException.__table__
     scoped_bots = select(TenantSubscription.bot_id).where(sub_filter)
-    await session.execute(
-        delete(BotFeatureFlag).where(
-            BotFeatureFlag.bot_id.in_(scoped_bots), BotFeatureFlag.feature_key.in_(feature_keys_in_scope)
-        )
-    )
-
-    plan_layers: dict[tuple[int, str], Layer | None] = {}
+    await session.execute(delete(exceptions).where(exceptions.c.feature_key.in_(keys), exceptions.c.bot_id.in_(scoped_bots)))
+    overrides = {
+        (override.bot_id, override.feature_key): (override, plan_id)
+        for override, plan_id in (await session.execute(
+            select(TenantFeatureOverride, TenantSubscription.plan_tier_id)
+            .join(TenantSubscription, TenantSubscription.bot_id == TenantFeatureOverride.bot_id)
+            .where(sub_filter, TenantFeatureOverride.feature_key.in_(keys),
+                   or_(TenantFeatureOverride.expires_at.is_(None), TenantFeatureOverride.expires_at > now)))).all()
+    }
+    candidates = {bot_key: plan_id for bot_key, (_, plan_id) in overrides.items()}
+    rolled_out = {plan_key: layer for plan_key, layer in layers.items() if _tenant_sticky(layer)}
+    if rolled_out:  # a grant's tenant-sticky rollout: its members, by bot id
+        on_plans = select(TenantSubscription.bot_id, TenantSubscription.plan_tier_id).where(
+            sub_filter, TenantSubscription.plan_tier_id.in_({plan_id for plan_id, _ in rolled_out}))
+        for bot_id, plan_id in (await session.execute(on_plans)).all():
+            for (rolled_plan, key), layer in rolled_out.items():
+                if rolled_plan == plan_id and in_rollout(key, str(bot_id), layer.rollout_percent):
+                    candidates[(bot_id, key)] = plan_id
     rows = []
-    by_bot: list[tuple[Feature, Layer, int]] = []  # grants with a tenant-sticky rollout: decided bot by bot
-    for plan in plans:
-        for feature in features:
-            layer = plan_layers[(plan.id, feature.key)] = plan_layer_for(plan, feature, grants.get((plan.id, feature.key)))
-            if _tenant_sticky(layer):
-                by_bot.append((feature, layer, plan.id))
-                continue
-            for active in (True, False):
-                split = tenant_split(feature, layer, None, active=active, bot_id=None)
-                eff = split.base
-                rows.append((plan.id, active, feature.key, eff.enabled, eff.value, eff.config, eff.source,
-                             user_splits(split)))
-    if by_bot:
-        tenants_by_plan: dict[int, list[tuple[int, bool]]] = {}
-        for bot_id, plan_id, status in (await session.execute(
-                select(TenantSubscription.bot_id, TenantSubscription.plan_tier_id, TenantSubscription.status)
-                .where(sub_filter, TenantSubscription.plan_tier_id.in_({plan_id for _, _, plan_id in by_bot})))).all():
-            tenants_by_plan.setdefault(plan_id, []).append((bot_id, status == "active"))
-        per_bot = [_flag_row(bot_id, feature.key, tenant_split(feature, layer, None, active=active, bot_id=bot_id))
-                   for feature, layer, plan_id in by_bot for bot_id, active in tenants_by_plan.get(plan_id, [])]
-        if per_bot:
-            await session.execute(insert(BotFeatureFlag), per_bot)
+    for (bot_id, key), plan_id in sorted(candidates.items()):
+        override = overrides.get((bot_id, key), (None, None))[0]
+        answer = _answer(tenant_split(by_key[key], layers[(plan_id, key)], override_layer_for(override, now),
+                                      active=True, bot_id=bot_id))
+        if answer != snapshots[(plan_id, True, key)]:
+            rows.append({"bot_id": bot_id, "feature_key": key, **answer})
     if rows:
-        resolved = (
-            values(
-                column("plan_id", Integer),
-                column("active", Boolean),
-                column("feature_key", String),
-                column("enabled", Boolean),
-                column("value", String),
-                column("config", JSONType),
-                column("source", String),
-                column("user_splits", JSONType),
-                name="resolved",
-            )
-            .data(rows)
-            .cte("resolved")
-        )
-        source_rows = (
-            select(
-                TenantSubscription.bot_id,
-                resolved.c.feature_key,
-                resolved.c.enabled,
-                resolved.c.value,
-                resolved.c.config,
-                resolved.c.source,
-                resolved.c.user_splits,
-            )
-            .join(resolved, resolved.c.plan_id == TenantSubscription.plan_tier_id)
-            .where(sub_filter, resolved.c.active == (TenantSubscription.status == "active"))
-        )
-        await session.execute(
-            insert(BotFeatureFlag).from_select(
-                ["bot_id", "feature_key", "enabled", "value", "config", "source", "user_splits"], source_rows
-            )
-        )
-    await _apply_overrides(session, features, plan_layers, sub_filter, now)
+        await session.execute(insert(exceptions), rows)
+    return rewritten
 
 
-async def _apply_overrides(
-    session: AsyncSession,
-    features: list[Feature],
-    plan_layers: dict[tuple[int, str], Layer | None],
-    sub_filter: Any,
-    now: datetime,
-) -> None:
-    """Rewrite the rows of bots that have a live override, one batched UPDATE."""
-    by_key = {f.key: f for f in features}
-    result = await session.execute(
-        select(TenantFeatureOverride, TenantSubscription.plan_tier_id)
-        .join(TenantSubscription, TenantSubscription.bot_id == TenantFeatureOverride.bot_id)
-        .where(
-            sub_filter,
-            TenantSubscription.status == "active",
-            TenantFeatureOverride.feature_key.in_(list(by_key)),
-            or_(TenantFeatureOverride.expires_at.is_(None), TenantFeatureOverride.expires_at > now),
-        )
+async def _store_snapshots(session: AsyncSession, snapshots: dict[tuple[int, bool, str], dict[str, Any]]) -> bool:
+    """Upsert the snapshot rows that are missing or differ from `snapshots`; whether any was."""
+    if not snapshots:
+        return False
+    table = PlanFeatureFlag.__table__
+    stored = {
+        (plan_id, bool(active), key): dict(zip(ANSWER, answer, strict=True))
+        for plan_id, active, key, *answer in (await session.execute(
+            select(table.c.plan_tier_id, table.c.active, table.c.feature_key, *(table.c[name] for name in ANSWER))
+            .where(table.c.plan_tier_id.in_({plan_id for plan_id, _, _ in snapshots}),
+                   table.c.feature_key.in_({key for _, _, key in snapshots})))).all()
+    }
+    stale = [{"plan_tier_id": plan_id, "active": active, "feature_key": key, **answer}
+             for (plan_id, active, key), answer in sorted(snapshots.items()) if stored.get((plan_id, active, key)) != answer]
+    if not stale:
+        return False
+    upsert = (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert(table)
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[table.c.plan_tier_id, table.c.active, table.c.feature_key],
+            set_={**{name: upsert.excluded[name] for name in ANSWER}, "updated_at": func.now()},
+        ),
+        stale,
     )
-    updates = []
-    for override, plan_id in result.all():
-        feature = by_key[override.feature_key]
-        split = tenant_split(feature, plan_layers.get((plan_id, feature.key)), override_layer_for(override, now),
-                            active=True, bot_id=override.bot_id)
-        row = _flag_row(override.bot_id, override.feature_key, split)
-        row["b_bot_id"], row["b_feature_key"] = row.pop("bot_id"), row.pop("feature_key")
-        updates.append(row)
-    if updates:
-        await session.execute(
-            update(BotFeatureFlag.__table__)
-            .where(
-                BotFeatureFlag.__table__.c.bot_id == bindparam("b_bot_id"),
-                BotFeatureFlag.__table__.c.feature_key == bindparam("b_feature_key"),
-            ),
-            updates,
-        )
+    return True
 
 
 def _shown(feature: Feature, eff: Effective) -> bool | str | None:

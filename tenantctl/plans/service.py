@@ -16,7 +16,7 @@ from tenantctl.core.text import suggest
 from tenantctl.flags.models import Feature
 from tenantctl.flags.rollout import validated_rollout
 from tenantctl.flags.service import get_feature, validated_layer
-from tenantctl.plans.effective import recompute_flags
+from tenantctl.plans.effective import lock_plans, recompute_flags
 from tenantctl.plans.models import (
     PlanFeatureGrant,
     TenantSubscription,
@@ -117,7 +117,9 @@ async def set_grant(
     plan_row = await get_plan(session, plan)
     rollout_percent, rollout_by = validated_rollout(rollout_percent, rollout_by)
     feature_row, layer = await validated_layer(session, feature=feature, enabled=enabled, value=value, config=config)
-    grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True)
+    await lock_plans(session, [plan_row.id], share=False)  # the plan's grant changes one at a time, a new grant too
+    grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True,
+                              populate_existing=True)
     before = _grant_state(grant) if grant else None
     if grant is None:
         grant = PlanFeatureGrant(plan_tier_id=plan_row.id, feature_key=feature_row.key)
@@ -137,7 +139,9 @@ async def revoke_grant(session: AsyncSession, *, plan: str, feature: str, actor:
     """Remove a plan's grant: the feature falls back to the catalogue default for its tenants."""
     plan_row = await get_plan(session, plan)
     feature_row = await get_feature(session, feature)
-    grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True)
+    await lock_plans(session, [plan_row.id], share=False)
+    grant = await session.get(PlanFeatureGrant, (plan_row.id, feature_row.key), with_for_update=True,
+                              populate_existing=True)
     if grant is None:
         raise NotFound(f"plan {plan_row.name!r} has no grant for {feature_row.key!r}")
     await record(session, actor=actor, action="grant.revoke", entity=f"plan:{plan_row.name}/{feature_row.key}", before=_grant_state(grant))
@@ -250,11 +254,12 @@ async def change_tenant_plan(session: AsyncSession, *, bot_id: int, plan: str, a
         return subscription
     if not plan_row.is_active:
         raise Invalid(f"plan {plan_row.name!r} is archived: no tenant moves onto it")
-    old = await session.get(TenantSubscriptionPlan, subscription.plan_tier_id)
+    # the plan it leaves, locked as its recompute locks the one it joins: a grant change of either goes first or waits
+    (old,) = await lock_plans(session, [subscription.plan_tier_id], share=True)
     subscription.plan_tier_id = plan_row.id
     await session.flush()
     await record(session, actor=actor, action="tenant.set_plan", entity=f"bot:{bot_id}", bot_id=bot_id,
-                 before={"plan": old.name if old else None}, after={"plan": plan_row.name})
+                 before={"plan": old.name}, after={"plan": plan_row.name})
     await recompute_flags(session, bot_ids=[bot_id])
     return subscription
 

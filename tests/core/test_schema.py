@@ -25,10 +25,11 @@ from tenantctl.customers.models import (
     TransactionDaily,
     User,
 )
-from tenantctl.flags.models import BotFeatureFlag, Feature, FlagUsageDaily, TenantFeatureOverride
+from tenantctl.flags.models import BotFeatureFlag, BotFlagException, Feature, FlagUsageDaily, TenantFeatureOverride
 from tenantctl.models import metadata
 from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.plans.models import (
+    PlanFeatureFlag,
     PlanFeatureGrant,
     TenantSubscription,
     TenantSubscriptionPlan,
@@ -68,7 +69,9 @@ async def test_every_model_round_trips(app) -> None:
                 PlanFeatureGrant(plan_tier_id=plan.id, feature_key="yookassa", enabled=True,
                                  config_override={"YOOKASSA_SBP_ENABLED": True}),
                 TenantSubscription(bot_id=bot.id, plan_tier_id=plan.id, end_date=NOW + timedelta(days=30)),
-                BotFeatureFlag(bot_id=bot.id, feature_key="yookassa", enabled=True, source="plan"),
+                PlanFeatureFlag(plan_tier_id=plan.id, active=True, feature_key="yookassa", enabled=True, source="plan",
+                                user_splits=[{"upto": 25, "enabled": False, "value": None, "config": {}}]),
+                BotFlagException(bot_id=bot.id, feature_key="yookassa", enabled=False, source="override"),
                 Subscription(bot_id=bot.id, user_id=user.id, bot_plan_id=bot_plan.id, status="active",
                              start_date=NOW, end_date=NOW + timedelta(days=30), traffic_used_bytes=2**40),
                 Transaction(bot_id=bot.id, user_id=user.id, kind="deposit", amount_kopeks=19900,
@@ -91,13 +94,17 @@ async def test_every_model_round_trips(app) -> None:
     async with app.unit_of_work() as s:
         counts = {}
         for model in (Bot, BotAdmin, BotConfiguration, ApiToken, TenantFeatureOverride, TenantPaymentCard,
-                      PlanFeatureGrant, TenantSubscription, BotFeatureFlag, Subscription, Transaction,
+                      PlanFeatureGrant, TenantSubscription, PlanFeatureFlag, BotFlagException, Subscription, Transaction,
                       TrafficDaily, FlagUsageDaily, PlatformPayment, PaymentInbox, PlatformRefund, AuditEntry, FsmRecord, User, BotPlan,
                       TenantRegistration, TenantSubscriptionPlan, Feature, KeyVerifier,  # pinned by App.open
                       TransactionDaily):  # filled by the transaction's trigger
             counts[model.__tablename__] = len((await s.scalars(select(model))).all())
         assert set(counts.values()) == {1}, counts
         assert len(counts) == len(metadata.tables)
+        flag = await s.scalar(select(BotFeatureFlag))  # the view: the exception wins over the plan's snapshot
+        assert (flag.bot_id, flag.feature_key, flag.enabled, flag.source, flag.config, flag.user_splits) == (
+            bot.id, "yookassa", False, "override", {}, None)
+        assert "bot_feature_flags" not in metadata.tables
         bot = await s.scalar(select(Bot))
         assert bot.created_at.tzinfo is not None and bot.updated_at >= bot.created_at
         assert bot.is_master is False and bot.default_language == "ru"
@@ -179,7 +186,8 @@ async def test_on_delete_rules(app) -> None:
             [
                 User(bot_id=bot.id, telegram_id=1),
                 TenantSubscription(bot_id=bot.id, plan_tier_id=plan.id),
-                BotFeatureFlag(bot_id=bot.id, feature_key="yookassa", enabled=True, source="plan"),
+                PlanFeatureFlag(plan_tier_id=plan.id, active=True, feature_key="yookassa", enabled=True, source="plan"),
+                BotFlagException(bot_id=bot.id, feature_key="yookassa", enabled=False, source="override"),
                 PlatformPayment(bot_id=bot.id, purpose="renewal", method="manual", amount_minor=1),
             ]
         )
@@ -193,6 +201,8 @@ async def test_on_delete_rules(app) -> None:
     async with app.unit_of_work() as s:
         assert (await s.scalars(select(User))).all() == []
         assert (await s.scalars(select(BotFeatureFlag))).all() == []
+        assert (await s.scalars(select(BotFlagException))).all() == []
+        assert len((await s.scalars(select(PlanFeatureFlag))).all()) == 1  # the plan's, kept
         assert (await s.scalars(select(TenantSubscription))).all() == []
         payment = await s.scalar(select(PlatformPayment))
         assert payment is not None and payment.bot_id is None
