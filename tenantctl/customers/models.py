@@ -21,11 +21,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenantctl.core.db import Base, BigID, Timestamps, UTCDateTime
+from tenantctl.core.db import Base, BigID, JSONType, Timestamps, UTCDateTime
 
 END_USER_SUBSCRIPTION_STATUSES = ("trial", "active", "expired", "cancelled")
 TRANSACTION_KINDS = ("deposit", "subscription_payment", "refund", "withdrawal")
 TRANSACTION_STATUSES = ("pending", "succeeded", "failed", "refunded")
+ORDER_METHODS = ("telegram_stars", "card_to_card")
+ORDER_STATUSES = ("pending", "awaiting_review", "paid", "rejected", "cancelled")
+PANEL_ACTIONS = ("sync", "disable")  # create or extend the user's panel account to its subscription; disable it
+PANEL_JOB_STATUSES = ("pending", "done")
 
 
 class User(Timestamps, Base):
@@ -45,6 +49,8 @@ class User(Timestamps, Base):
     username: Mapped[str | None] = mapped_column(String(64))
     first_name: Mapped[str | None] = mapped_column(String(128))
     language_code: Mapped[str | None] = mapped_column(String(8))
+    panel_uuid: Mapped[str | None] = mapped_column(String(64))  # the user's account in the VPN panel, once created
+    trial_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the trial is taken once
     balance_kopeks: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
     # the first succeeded subscription payment's time (NULL: none); kept by the transactions' triggers (migration 0010)
@@ -73,6 +79,7 @@ class Subscription(Timestamps, Base):
     traffic_limit_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     traffic_used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     device_limit: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
+    subscription_url: Mapped[str | None] = mapped_column(String(512))  # from the VPN panel, once provisioned
 
 
 class Transaction(Base):
@@ -165,3 +172,48 @@ class TenantPaymentCard(Timestamps, Base):
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     usage_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)  # completed payments
     weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)  # for the weighted rotation
+
+
+class Order(Timestamps, Base):
+    """An end user's purchase of one of the bot's plans: created when a payment method is chosen, paid once."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(f"method IN {ORDER_METHODS}", name="method"),
+        CheckConstraint(f"status IN {ORDER_STATUSES}", name="status"),
+        CheckConstraint("amount_kopeks >= 0", name="amount_not_negative"),
+        Index("ix_orders_bot_status", "bot_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
+    bot_plan_id: Mapped[int | None] = mapped_column(ForeignKey("bot_plans.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String(32), nullable=False)
+    amount_kopeks: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    stars: Mapped[int | None] = mapped_column(Integer)  # the invoice's amount in Stars
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("tenant_payment_cards.id", ondelete="SET NULL"))
+    receipt: Mapped[dict | None] = mapped_column(JSONType)  # a card payment's receipt: {"photo_file_id"} or {"text"}
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending", nullable=False)
+    reviewed_by: Mapped[int | None] = mapped_column(BigInteger)  # the tenant admin who approved or rejected a receipt
+
+
+class PanelJob(Timestamps, Base):
+    """A change to make in the VPN panel for one subscription, retried with backoff until done."""
+
+    __tablename__ = "panel_jobs"
+    __table_args__ = (
+        CheckConstraint(f"action IN {PANEL_ACTIONS}", name="action"),
+        CheckConstraint(f"status IN {PANEL_JOB_STATUSES}", name="status"),
+        Index("ix_panel_jobs_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), nullable=False)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True, nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending", nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), nullable=False)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    link_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)

@@ -18,6 +18,8 @@ from tenantctl.core.db import create_engine, utcnow
 from tenantctl.core.models import KeyVerifier
 from tenantctl.customers.models import (
     BotPlan,
+    Order,
+    PanelJob,
     Subscription,
     TenantPaymentCard,
     TrafficDaily,
@@ -86,6 +88,10 @@ async def test_every_model_round_trips(app) -> None:
                 FsmRecord(key=f"{bot.id}:42:42", state="Reg:name", data={"name": "x"}),
             ]
         )
+        subscription = await s.scalar(select(Subscription))
+        s.add_all([Order(bot_id=bot.id, user_id=user.id, bot_plan_id=bot_plan.id, method="card_to_card", amount_kopeks=19900,
+                         receipt={"text": "чек"}),
+                   PanelJob(bot_id=bot.id, subscription_id=subscription.id, action="sync")])
         inbox = PaymentInbox(method="telegram_stars", charge_id="ch_2", payer_telegram_id=42, payload="reg:1", currency="XTR",
                              amount_minor=667, source="update")
         s.add(inbox)
@@ -95,8 +101,9 @@ async def test_every_model_round_trips(app) -> None:
         counts = {}
         for model in (Bot, BotAdmin, BotConfiguration, ApiToken, TenantFeatureOverride, TenantPaymentCard,
                       PlanFeatureGrant, TenantSubscription, PlanFeatureFlag, BotFlagException, Subscription, Transaction,
-                      TrafficDaily, FlagUsageDaily, PlatformPayment, PaymentInbox, PlatformRefund, AuditEntry, FsmRecord, User, BotPlan,
-                      TenantRegistration, TenantSubscriptionPlan, Feature, KeyVerifier,  # pinned by App.open
+                      TrafficDaily, FlagUsageDaily, Order, PanelJob, PlatformPayment, PaymentInbox, PlatformRefund, AuditEntry,
+                      FsmRecord, User, BotPlan, TenantRegistration, TenantSubscriptionPlan, Feature,
+                      KeyVerifier,  # pinned by App.open
                       TransactionDaily):  # filled by the transaction's trigger
             counts[model.__tablename__] = len((await s.scalars(select(model))).all())
         assert set(counts.values()) == {1}, counts
