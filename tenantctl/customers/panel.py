@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -156,19 +157,18 @@ class PanelClient:
                 text = await response.text()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("Remnawave %s failed: %s", what, type(exc).__name__)
+            log.info("Remnawave %s failed: %s", what, type(exc).__name__)
             raise PanelError(f"the panel at {self._host} did not answer {what} ({type(exc).__name__})", code=UNAVAILABLE) from None
         payload = _json(text)
         if status < 400 and isinstance(payload, dict) and isinstance(payload.get("response"), dict):
             log.debug("Remnawave %s: %s", what, status)
             return payload["response"]
         detail = self._scrub(str(payload.get("message") if isinstance(payload, dict) and payload.get("message") else text or status))
-        code = _code(status, detail)
-        log.log(logging.WARNING if code in (UNAVAILABLE, REJECTED) else logging.INFO, "Remnawave %s answered %s: %s", what, status, detail)
-        raise PanelError(f"the panel answered {what} with {status}: {detail}", code=code, status=status)
+        log.info("Remnawave %s answered %s: %s", what, status, detail)  # the caller reports the error: logged, not shown
+        raise PanelError(f"the panel answered {what} with {status}: {detail}", code=_code(status, detail), status=status)
 
     def _scrub(self, text: str) -> str:
-        text = " ".join(text.split())
+        text = re.sub(r"\s+", " ", text).strip()  # one line
         if self._api_key:
             text = text.replace(self._api_key, "***")
         return text[:_MESSAGE_LIMIT]
