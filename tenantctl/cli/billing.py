@@ -17,6 +17,8 @@ def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable ou
          min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges younger than this many seconds to a running "
                                                                        "`bot run`, which may be recording them now (e.g. 120).")) -> None:
     """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides;
+    expire end users' lapsed subscriptions and, with a Remnawave panel configured (REMNAWAVE_API_URL and REMNAWAVE_API_KEY, in the
+    master's configuration or the environment), carry out the panel jobs due and pull the users' traffic;
     then reconcile the master bot's Stars with Telegram (when MASTER_BOT_TOKEN is set).
 
     Example: `tenantctl billing tick --min-age 120` (from cron every 5 minutes).
@@ -32,18 +34,19 @@ def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable ou
         report = await run_in_transaction(app_.sessions, lambda session: billing_tick(
             session, now=utcnow(), grace_days=settings.grace_period_days, notice_days=settings.renewal_notice_days, actor=actor()))
         if report.skipped:
-            return report, None, None, None
+            return report, None, None, None, []
+        end_users = await _end_users(app_)
         try:
-            return report, await _reconcile(app_, min_age), None, None
+            return report, await _reconcile(app_, min_age), None, None, end_users
         except ConfigError as exc:
-            return report, None, f"reconcile skipped: {exc}", None
+            return report, None, f"reconcile skipped: {exc}", None, end_users
         except BotApiError as exc:  # the tick's work is done and committed: report it, then the failure
-            return report, None, None, f"reconcile failed: {exc}"
+            return report, None, None, f"reconcile failed: {exc}", end_users
 
-    report, reconciled, skipped, failed = run_app(work)
+    report, reconciled, skipped, failed, end_users = run_app(work)
     if as_json:
         print_json(report.as_dict() | {"reconcile": reconciled.as_dict() if reconciled else None,
-                                       "reconcile_skipped": skipped, "reconcile_failed": failed})
+                                       "reconcile_skipped": skipped, "reconcile_failed": failed, "end_users": end_users})
     elif report.skipped:
         console.print(report.skipped, highlight=False)
     else:
@@ -55,6 +58,8 @@ def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable ou
             console.print(f"override expired: bot {o['bot_id']} {o['feature']}", highlight=False)
         console.print(f"tick done: {len(report.expired)} expired, {len(report.renewals)} renewals recorded, "
                       f"{len(report.overrides_expired)} overrides expired", highlight=False)
+        for line in end_users:
+            console.print(line, highlight=False, soft_wrap=True)
         if reconciled is not None:
             _print_reconciliation(reconciled)
         elif skipped:
@@ -109,6 +114,39 @@ def record_payment(
     deal = f", a deal: {reason}" if reason else ""
     console.print(f"recorded {format_money(kopeks)} ({method}/{reference}) for {found.name}: {result.months} month(s){deal}, "
                   f"paid until {end}, status {found.status}", highlight=False)
+
+
+async def _end_users(app_) -> list[str]:
+    """Tenants' end users: expire their lapsed subscriptions; with a panel configured, carry out its jobs and pull traffic."""
+    import os
+
+    from tenantctl.core.db import utcnow
+    from tenantctl.core.errors import ConfigError
+    from tenantctl.customers.panel import PanelError
+    from tenantctl.customers.provisioning import expire_subscriptions, open_panel, panel_backlog, pull_traffic, run_panel_jobs
+
+    now = utcnow()
+    async with app_.unit_of_work() as session:
+        lines = [f"end users: {await expire_subscriptions(session, now=now)} subscription(s) expired"]
+        try:
+            panel = await open_panel(session, env=os.environ, box=app_.secret_box)
+        except ConfigError as exc:
+            panel, lines = None, lines + [f"panel skipped: {exc}"]
+    if panel is None:
+        async with app_.unit_of_work() as session:
+            pending, _ = await panel_backlog(session)
+        return lines if len(lines) > 1 else lines + [f"panel not configured (REMNAWAVE_API_URL): {pending} panel job(s) waiting"]
+    async with panel:
+        provisioned = await run_panel_jobs(app_.sessions, panel=panel, now=now)
+        async with app_.unit_of_work() as session:
+            pending, error = await panel_backlog(session)
+        lines.append(f"panel: {len(provisioned)} subscription link(s) ready for the bots to send, {pending} job(s) pending"
+                     + (f" (last error: {error})" if pending and error else ""))
+        try:
+            lines.append(f"traffic: {await pull_traffic(app_.sessions, panel=panel, now=now)} user(s) read from the panel")
+        except PanelError as exc:
+            lines.append(f"traffic not read: {exc}")
+    return lines
 
 
 # ----- the payment inbox: reconciliation with Telegram, refunds, the money invariants ---------------
