@@ -62,9 +62,9 @@ async def lock_inbox(session: AsyncSession, inbox_id: int) -> PaymentInbox:
     return row
 
 
-def mark_applied(row: PaymentInbox, payment: PlatformPayment, *, now: datetime) -> None:
-    """The inbox row reached its effect: `payment` is what it paid for."""
-    row.status, row.payment_id, row.processed_at = APPLIED, payment.id, now
+def mark_applied(row: PaymentInbox, payment: PlatformPayment | None, *, now: datetime) -> None:
+    """The inbox row reached its effect: `payment` is what it paid for (None: an end user's order)."""
+    row.status, row.payment_id, row.processed_at = APPLIED, payment.id if payment else None, now
 
 
 async def unprocessed(session: AsyncSession) -> list[PaymentInbox]:

@@ -78,10 +78,12 @@ async def finish_refund(session: AsyncSession, refund: PlatformRefund, *, now: d
                  after={"charge_id": refund.charge_id, "attempts": refund.attempts})
 
 
-async def claim_due_refunds(session: AsyncSession, *, now: datetime, refund_id: int | None = None, limit: int = 50) -> list[PlatformRefund]:
-    """The Stars refunds due now (or just `refund_id`, if due), claimed for REFUND_CLAIM."""
+async def claim_due_refunds(session: AsyncSession, *, now: datetime, bot_telegram_id: int, refund_id: int | None = None,
+                            limit: int = 50) -> list[PlatformRefund]:
+    """The Stars refunds due now of payments to the bot `bot_telegram_id` (or just `refund_id`, if due), claimed for REFUND_CLAIM."""
     due = (PlatformRefund.status == REFUND_PENDING, PlatformRefund.next_attempt_at <= now)
-    ids = select(PlatformRefund.id).where(*due).order_by(PlatformRefund.id).limit(limit)
+    ids = (select(PlatformRefund.id).join(PaymentInbox, PaymentInbox.id == PlatformRefund.inbox_id)
+           .where(*due, PaymentInbox.bot_telegram_id == bot_telegram_id).order_by(PlatformRefund.id).limit(limit))
     if refund_id is not None:
         ids = ids.where(PlatformRefund.id == refund_id)
     claimed = await session.scalars(
@@ -112,8 +114,9 @@ async def record_attempt(session: AsyncSession, *, refund_id: int, error: str | 
 
 async def run_refunds(sessions: async_sessionmaker[AsyncSession], *, ledger: StarsLedger, now: datetime, actor: str,
                       refund_id: int | None = None) -> list[PlatformRefund]:
-    """Make every Stars refund due now (or just `refund_id`): claim, call Telegram with no transaction open, record."""
-    claimed = await run_in_transaction(sessions, partial(claim_due_refunds, now=now, refund_id=refund_id))
+    """Make every Stars refund due now of payments to the ledger's bot (or just `refund_id`): claim, call Telegram with no
+    transaction open, record."""
+    claimed = await run_in_transaction(sessions, partial(claim_due_refunds, now=now, bot_telegram_id=ledger.bot_id, refund_id=refund_id))
     attempted = []
     for refund in claimed:
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,7 +35,7 @@ import tenantctl.models  # noqa: F401 (every table, so foreign keys across domai
 from tenantctl.api.app import add_api_routes
 from tenantctl.billing.inbox import is_recorded
 from tenantctl.billing.models import STARS
-from tenantctl.bot.locales import t
+from tenantctl.bot.locales import pick_language, t
 from tenantctl.bot.middlewares import (
     ConversationMiddleware,
     DbSessionMiddleware,
@@ -49,12 +50,15 @@ from tenantctl.bot.routers import (
     payments,
     registration,
     renewals,
-    tenant,
+    storefront,
 )
 from tenantctl.bot.storage import make_storage
 from tenantctl.core.app import App
 from tenantctl.core.crypto import SecretBox, constant_time_equal
+from tenantctl.core.db import utcnow
 from tenantctl.core.errors import ConfigError
+from tenantctl.customers.panel import PanelClient
+from tenantctl.customers.provisioning import mark_link_sent, open_panel, run_panel_jobs, unsent_links
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.flags.live import FlagWatcher
 from tenantctl.flags.usage import UsageFlusher
@@ -128,7 +132,7 @@ async def _on_error(event: ErrorEvent, lang: str = "en") -> None:
 
 def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner: Any = None) -> tuple[Dispatcher, Dispatcher]:
     """The master bot's dispatcher (payments, renewals, the receipt review, the admin panel, /my_bots, registration) and the
-    tenant bots' one (the dashboard, the greeting).
+    tenant bots' one (payments, the dashboard, the storefront).
 
     On the master bot the durable draft routes a registration, so the FSM state is not read on
     every update (ConversationMiddleware): DraftMiddleware reads the draft and language instead.
@@ -138,7 +142,7 @@ def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner:
                            dashboard.router.build(), registration.router.build())
     master.update.outer_middleware(ConversationMiddleware(master.fsm))
     tenants = Dispatcher(storage=storage, app=app, runner=runner)
-    tenants.include_routers(dashboard.router.build(), tenant.router.build())
+    tenants.include_routers(payments.router.build(), dashboard.router.build(), storefront.router.build())
     for dp in (master, tenants):
         dp.update.outer_middleware(DbSessionMiddleware(app.sessions))
         dp.update.outer_middleware(FeatureGateMiddleware(gate))
@@ -163,6 +167,7 @@ class Runner:
         self.reconcile_interval = reconcile_interval
         self._reconciled_at = float("-inf")
         self.gate = FeatureGate(app.sessions, ttl=300.0)  # kept fresh by the watcher; the TTL is a backstop
+        self.panel: PanelClient | None = None  # the operator's VPN panel, when configured
         self.flag_watcher = FlagWatcher([self.gate], app.settings.database_url)
         self.usage = UsageFlusher([self.gate], app.unit_of_work)  # flushed by housekeeping and at stop
         self.storage = make_storage(app.settings, app.sessions)
@@ -181,6 +186,8 @@ class Runner:
         if self.webhook is not None:
             await self._start_web()
         self.flag_watcher.start()
+        async with self.app.unit_of_work() as session:
+            self.panel = await open_panel(session, env=os.environ, box=self.app.secret_box)
         await self.sync()
         if not any(r.info.is_master for r in self.bots.values()):
             await self.stop()
@@ -195,6 +202,9 @@ class Runner:
             self._supervisor = None
         await asyncio.gather(*(self._stop_bot(bot_id, shutdown=True) for bot_id in list(self.bots)))
         await self.flag_watcher.stop()
+        if self.panel is not None:
+            await self.panel.close()
+            self.panel = None
         await self.usage.stop()
         if self._web is not None:
             await self._web.cleanup()
@@ -236,8 +246,29 @@ class Runner:
                 if master is not None:
                     await renewals.deliver(master.bot, self.app)
                     await self._reconcile(master.bot)
+                await self._provision()
             except Exception as exc:  # keep supervising whatever one round hit
                 log.error("supervisor round failed: %s", scrub_tokens(f"{type(exc).__name__}: {exc}"))
+
+    async def _provision(self) -> None:
+        """Make the due changes in the VPN panel, then send each new subscription's link from its own bot (and mark it sent)."""
+        if self.panel is not None:
+            await run_panel_jobs(self.app.sessions, panel=self.panel, now=utcnow())
+        async with self.app.unit_of_work() as session:
+            ready = await unsent_links(session)
+        for item in ready:
+            running = self.bots.get(item.bot_id)
+            if running is None:  # the bot is stopped: the link goes out once it runs again
+                continue
+            lang = pick_language(None, item.language_code)
+            try:
+                await running.bot.send_message(item.telegram_id, t(lang, "sf_link", date=item.end_date.date().isoformat(),
+                                                                    url=item.subscription_url))
+            except TelegramAPIError as exc:
+                log.warning("bot %s: the subscription link could not be sent: %s", item.bot_id, scrub_tokens(str(exc)))
+                continue
+            async with self.app.unit_of_work() as session:
+                await mark_link_sent(session, job_id=item.job_id)
 
     async def _housekeeping(self) -> None:
         """Every `housekeeping_interval` s: write the flag usage counts, remove overrides past their expiry and drop

@@ -3,7 +3,7 @@
 1. Record it, and nothing else, in a transaction of its own: `billing.inbox.receive_stars_payment` for a
    Stars `successful_payment`, `receive_card_approval` for a card receipt a master admin approved.
 2. `process_payment`, in a transaction of its own: "reg:<registration id>" completes that registration,
-   "ren:<payment id>" pays that renewal. A refusal keeps nothing of the attempt (a savepoint) but its refund row.
+   "ren:<payment id>" pays that renewal, "buy:<order id>" pays an end user's order (`billing.storefront`). A refusal keeps nothing of the attempt (a savepoint) but its refund row.
 3. The refund is made with no transaction open (`billing.refunds.run_refunds`).
 
 `settle_payment` runs steps 2 and 3 for one payment (the bot, right after step 1 commits); `reconcile`
@@ -45,6 +45,7 @@ from tenantctl.billing.refunds import (
     run_refunds,
 )
 from tenantctl.billing.service import PaymentResult
+from tenantctl.billing.storefront import OrderPaid, apply_order
 from tenantctl.core.crypto import SecretBox
 from tenantctl.core.db import run_in_transaction, utcnow
 from tenantctl.core.errors import Conflict, NotFound, TenantctlError
@@ -79,17 +80,19 @@ async def receive_card_approval(session: AsyncSession, *, payment_id: int, revie
 
 @dataclass
 class Settled:
-    """An inbox payment after processing: applied (`completion` or `renewal`), to be refunded (`refund`, `refused` says
-    why), or processed before (neither)."""
+    """An inbox payment after processing: applied (`completion`, `renewal` or an end user's `order`), to be refunded
+    (`refund`, `refused` says why), or processed before (none)."""
 
     payment: PaymentInbox
     completion: Completion | None = None
     renewal: PaymentResult | None = None
+    order: OrderPaid | None = None
     refund: PlatformRefund | None = None
     refused: TenantctlError | None = None
 
 
-async def _apply(session: AsyncSession, row: PaymentInbox, *, box: SecretBox, settings: Settings, actor: str) -> Completion | PaymentResult:
+async def _apply(session: AsyncSession, row: PaymentInbox, *, box: SecretBox, settings: Settings,
+                 actor: str) -> Completion | PaymentResult | OrderPaid:
     kind, _, number = row.payload.partition(":")
     target = int(number) if number.isdigit() else 0
     if kind == "reg":
@@ -99,6 +102,9 @@ async def _apply(session: AsyncSession, row: PaymentInbox, *, box: SecretBox, se
         if row.approved_by is not None:
             completion.payment.reviewed_by = row.approved_by
         return completion
+    if kind == "buy":
+        return await apply_order(session, order_id=target, method=row.method, charge_id=row.charge_id, amount=row.amount_minor,
+                                 currency=row.currency, approved_by=row.approved_by, actor=actor, now=utcnow())
     if kind == "ren" and row.method == STARS:
         return await apply_renewal(session, payment_id=target, charge_id=row.charge_id, stars=row.amount_minor, currency=row.currency,
                                    settings=settings, actor=actor)
@@ -122,6 +128,8 @@ async def process_payment(session: AsyncSession, *, inbox_id: int, box: SecretBo
     await session.flush()
     if isinstance(applied, Completion):
         return Settled(row, completion=applied)
+    if isinstance(applied, OrderPaid):
+        return Settled(row, order=applied)
     return Settled(row, renewal=applied)
 
 

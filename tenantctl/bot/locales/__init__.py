@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantctl.bot.locales import admin_panel, dashboard
+from tenantctl.bot.locales import admin_panel, dashboard, storefront
 from tenantctl.tenants.rules import LANGUAGES
 
 FALLBACK_LANGUAGE = "en"  # the interface language for a person whose language is unknown (not a bot's default)
@@ -322,7 +322,7 @@ def _merge(*areas: dict[str, dict[str, str]]) -> None:
         MESSAGES.update(area)
 
 
-_merge(admin_panel.MESSAGES, dashboard.MESSAGES)
+_merge(admin_panel.MESSAGES, dashboard.MESSAGES, storefront.MESSAGES)
 
 
 def pick_language(stored: str | None, telegram_code: str | None) -> str:

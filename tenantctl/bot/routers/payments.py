@@ -1,6 +1,7 @@
-"""Money arriving at the master bot: recorded first, settled after the commit, the payer told the outcome.
+"""Money arriving at a bot: recorded first, settled after the commit, the payer told the outcome.
 
-A Stars `successful_payment` (an activation fee or a renewal) is written to the payment inbox in the
+A Stars `successful_payment` (an activation fee or a renewal on the master bot, an end user's order on a tenant bot)
+is written to the payment inbox in the
 update's own transaction and nothing else happens in it. Once that has committed, the payment is
 settled (`onboarding.payments.settle_payment`: applied, or refunded with the reason) in transactions
 of its own, and only then is anyone told. If the process dies in between, the inbox row, or failing
@@ -60,6 +61,11 @@ async def _tell(outbox: Outbox, settled: Settled, *, app: App, lang: str, runner
         outbox.send(SendMessage(chat_id=payer, text=t(lang, "renewal_paid", name=name, date=subscription.end_date.date().isoformat())))
         if runner is not None:
             outbox.then(runner.nudge)
+    elif settled.order is not None:
+        paid = settled.order
+        outbox.send(SendMessage(chat_id=payer, text=t(lang, "sf_paid", plan=paid.plan.name, date=paid.subscription.end_date.date().isoformat())))
+        if runner is not None:  # the panel job it queued: at once
+            outbox.then(runner.nudge)
     elif settled.refund is not None:
         key = ("refunded_refused" if settled.refund.status == REFUND_DONE
                else "refund_scheduled" if row.method == STARS else "card_refund_by_hand")
@@ -86,7 +92,7 @@ async def settle_and_tell(bot: Client, app: App, inbox_id: int, *, payer: int, l
 
 @router.message(F.successful_payment)
 async def paid(message: Message, bot: Client, session: AsyncSession, outbox: Outbox, lang: str, app: App, runner: Any = None) -> None:
-    """Stars arrived (an activation fee or a renewal): record them, and settle them once that is committed."""
+    """Stars arrived (an activation fee, a renewal, an order): record them, and settle them once that is committed."""
     payment = message.successful_payment
     row = await receive_stars_payment(session, charge_id=payment.telegram_payment_charge_id,
                                       provider_charge_id=payment.provider_payment_charge_id, payer_telegram_id=message.from_user.id,

@@ -1,4 +1,4 @@
-"""the tenant storefront: orders of end users, VPN panel jobs, the panel account and trial of a user, a subscription's link
+"""the tenant storefront: orders of end users, VPN panel jobs, a user's panel account, trial and inviter, a subscription's link
 
 Revision ID: 0011
 Revises: 0010
@@ -26,6 +26,8 @@ def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("panel_uuid", sa.String(64), nullable=True))
         batch.add_column(sa.Column("trial_used_at", tenantctl.core.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("referred_by_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key(op.f("fk_users_referred_by_id_users"), "users", ["referred_by_id"], ["id"], ondelete="SET NULL")
     with op.batch_alter_table("subscriptions") as batch:
         batch.add_column(sa.Column("subscription_url", sa.String(512), nullable=True))
     op.create_table(
@@ -87,5 +89,7 @@ def downgrade() -> None:
     with op.batch_alter_table("subscriptions") as batch:
         batch.drop_column("subscription_url")
     with op.batch_alter_table("users") as batch:
+        batch.drop_constraint(op.f("fk_users_referred_by_id_users"), type_="foreignkey")
+        batch.drop_column("referred_by_id")
         batch.drop_column("trial_used_at")
         batch.drop_column("panel_uuid")
