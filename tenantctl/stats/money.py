@@ -4,6 +4,7 @@
   every applied inbox payment, its succeeded payment;
 - no payment is counted twice: one activation per registration and per tenant, one inbox payment per payment;
 - every refund is recorded: a refunded or refunding inbox payment has its refund row, in step with it, and none failed;
+- every end user's order paid through the inbox has its one transaction, and no order is paid without a payment;
 - the succeeded activation payments add up to the fees of the tenants they activated, per currency: the fee its
   registration offered, or for a tenant created by hand its plan's (Stars at today's STARS_RATE_KOPEKS).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.billing.models import (
@@ -26,7 +27,9 @@ from tenantctl.billing.models import (
     PlatformPayment,
     PlatformRefund,
 )
+from tenantctl.billing.storefront import ORDER_PAYLOAD
 from tenantctl.core.money import format_money, kopeks_to_stars
+from tenantctl.customers.models import Order, Transaction
 from tenantctl.onboarding.models import TenantRegistration
 from tenantctl.plans.models import TenantSubscription, TenantSubscriptionPlan
 from tenantctl.tenants.models import Bot
@@ -113,6 +116,8 @@ async def _inbox(session: AsyncSession) -> list[dict[str, str]]:
         what = f"{row.method} charge {row.charge_id} ({format_money(row.amount_minor, row.currency)})"
         if row.status == RECEIVED:
             issues.append(_issue("effect", f"{what} is not applied or refunded yet (run billing reconcile)"))
+        elif row.status == APPLIED and row.payload.startswith(ORDER_PAYLOAD):
+            continue  # an end user's order: `_orders` checks its effect
         elif row.status == APPLIED and payment_status != "succeeded":
             issues.append(_issue("effect", f"{what} is applied, but its payment {row.payment_id} is {payment_status or 'missing'}"))
         elif row.status != APPLIED and refund is None:
@@ -125,7 +130,31 @@ async def _inbox(session: AsyncSession) -> list[dict[str, str]]:
     return issues
 
 
+async def _orders(session: AsyncSession) -> list[dict[str, str]]:
+    """End users' orders: each applied inbox payment paid its order with one transaction; no order paid without one."""
+    applied = (await session.execute(
+        select(PaymentInbox, Order, func.count(Transaction.id))
+        .outerjoin(Order, Order.id == cast(func.substr(PaymentInbox.payload, len(ORDER_PAYLOAD) + 1), Integer))
+        .outerjoin(Transaction, (Transaction.bot_id == Order.bot_id) & (Transaction.external_id == PaymentInbox.charge_id)
+                   & (Transaction.status == "succeeded"))
+        .where(PaymentInbox.payload.startswith(ORDER_PAYLOAD), PaymentInbox.status == APPLIED)
+        .group_by(PaymentInbox.id, Order.id).order_by(PaymentInbox.id)
+    )).all()
+    issues = []
+    for row, order, transactions in applied:
+        what = f"{row.method} charge {row.charge_id} ({format_money(row.amount_minor, row.currency)})"
+        if order is None or order.status != "paid":
+            issues.append(_issue("effect", f"{what} is applied, but its order is {order.status if order else 'missing'}"))
+        elif transactions != 1:
+            issues.append(_issue("double" if transactions else "effect", f"{what} paid order {order.id} with {transactions} transactions"))
+    paid_ids = {order.id for _, order, _ in applied if order is not None}
+    for order_id, in (await session.execute(select(Order.id).where(Order.status == "paid").order_by(Order.id))).all():
+        if order_id not in paid_ids:
+            issues.append(_issue("effect", f"order {order_id} is paid, but no applied payment paid it"))
+    return issues
+
+
 async def verify_money(session: AsyncSession, *, stars_rate_kopeks: int) -> list[dict[str, str]]:
     """Every broken money invariant, one {check, detail} each (none: the books agree)."""
     return (await _activations(session, stars_rate_kopeks) + await _renewals(session) + await _doubles(session)
-            + await _inbox(session))
+            + await _inbox(session) + await _orders(session))

@@ -16,6 +16,7 @@ from tenantctl.bot.routers.storefront import OrderReview, Shop, ShopDo
 from tenantctl.bot.runner import Runner
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
+from tenantctl.stats.money import verify_money
 from tenantctl.customers.models import BotPlan, Order, PanelJob, Subscription, TenantPaymentCard, Transaction, User
 from tenantctl.tenants.admins import add_admin
 from tenantctl.tenants.models import BotConfiguration
@@ -116,6 +117,12 @@ async def test_buy_with_stars_once_and_get_the_link(shopfront: Shopfront) -> Non
     assert await count(shopfront.app, Transaction, bot_id=alpha, payment_method="telegram_stars") == 1
     assert await count(shopfront.app, Subscription, bot_id=alpha) == 1
     assert len([u for u in shopfront.panel.users.values() if u["username"] == username]) == 1
+    async with shopfront.app.unit_of_work() as session:  # `billing verify`: the books agree
+        assert await verify_money(session, stars_rate_kopeks=shopfront.app.settings.stars_rate_kopeks) == []
+        paid = await session.scalar(select(Order).where(Order.bot_id == alpha))
+        paid.status = "pending"  # an order the books say is unpaid, though its payment was applied
+        assert [issue["check"] for issue in await verify_money(session, stars_rate_kopeks=150)] == ["effect"]
+        await session.rollback()
 
     mine = await buyer.press("Menu", "Welcome to Alpha!")
     assert "🎁 Free trial" in labels(mine)  # a buyer may still never have had the trial
