@@ -52,7 +52,7 @@ class User(Timestamps, Base):
     language_code: Mapped[str | None] = mapped_column(String(8))
     panel_uuid: Mapped[str | None] = mapped_column(String(64))  # the user's account in the VPN panel, once created
     trial_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the trial is taken once
-    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # who invited them
+    referred_by_id: Mapped[int | None] = mapped_column(Integer)  # the user of the same bot who invited them
     balance_kopeks: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
     # the first succeeded subscription payment's time (NULL: none); kept by the transactions' triggers (migration 0010)

@@ -112,7 +112,7 @@ async def test_a_truncate_on_postgresql_empties_the_rollup_and_the_markers(app: 
         session.add(Transaction(**_txn(alpha, user.id, NOW, 1, **PAID)))
         session.add(Subscription(bot_id=alpha, user_id=user.id, status="active", start_date=NOW, end_date=NOW))
     async with app.unit_of_work() as session:
-        await session.execute(text("TRUNCATE transactions, subscriptions"))
+        await session.execute(text("TRUNCATE transactions, subscriptions CASCADE"))
     await _assert_exact(app)
 
 

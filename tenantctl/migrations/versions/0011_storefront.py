@@ -23,13 +23,11 @@ def _timestamps() -> list[sa.Column]:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("panel_uuid", sa.String(64), nullable=True))
-        batch.add_column(sa.Column("trial_used_at", tenantctl.core.db.UTCDateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("referred_by_id", sa.Integer(), nullable=True))
-        batch.create_foreign_key(op.f("fk_users_referred_by_id_users"), "users", ["referred_by_id"], ["id"], ondelete="SET NULL")
-    with op.batch_alter_table("subscriptions") as batch:
-        batch.add_column(sa.Column("subscription_url", sa.String(512), nullable=True))
+    # plain ADD COLUMN, never a batch rebuild: on SQLite a rebuild would break 0010's triggers on these tables
+    op.add_column("users", sa.Column("panel_uuid", sa.String(64), nullable=True))
+    op.add_column("users", sa.Column("trial_used_at", tenantctl.core.db.UTCDateTime(timezone=True), nullable=True))
+    op.add_column("users", sa.Column("referred_by_id", sa.Integer(), nullable=True))
+    op.add_column("subscriptions", sa.Column("subscription_url", sa.String(512), nullable=True))
     op.create_table(
         "orders",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -86,10 +84,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_orders_user_id"), table_name="orders")
     op.drop_index("ix_orders_bot_status", table_name="orders")
     op.drop_table("orders")
-    with op.batch_alter_table("subscriptions") as batch:
-        batch.drop_column("subscription_url")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_constraint(op.f("fk_users_referred_by_id_users"), type_="foreignkey")
-        batch.drop_column("referred_by_id")
-        batch.drop_column("trial_used_at")
-        batch.drop_column("panel_uuid")
+    op.drop_column("subscriptions", "subscription_url")
+    for column in ("referred_by_id", "trial_used_at", "panel_uuid"):
+        op.drop_column("users", column)  # SQLite drops a column in place (3.35+): 0010's triggers stay
