@@ -186,8 +186,11 @@ class Runner:
         if self.webhook is not None:
             await self._start_web()
         self.flag_watcher.start()
-        async with self.app.unit_of_work() as session:
-            self.panel = await open_panel(session, env=os.environ, box=self.app.secret_box)
+        try:
+            async with self.app.unit_of_work() as session:
+                self.panel = await open_panel(session, env=os.environ, box=self.app.secret_box)
+        except ConfigError as exc:  # the bots run; subscriptions wait in the panel's queue until it is configured
+            log.warning("VPN panel not used: %s", exc)
         await self.sync()
         if not any(r.info.is_master for r in self.bots.values()):
             await self.stop()

@@ -27,7 +27,8 @@ from tenantctl.core.money import format_money
 from tenantctl.core.settings import SQLITE_PREFIX, Settings
 from tenantctl.customers.cards import add_card
 from tenantctl.demo.service import EXAMPLE_ENV, build_demo
-from tenantctl.tenants.models import Bot
+from tenantctl.tenants.models import Bot, BotConfiguration
+from tenantctl.testing.fake_remnawave import FakeRemnawave
 from tenantctl.testing.fake_telegram import Call, FakeBot, FakeTelegram
 
 ADMIN = 1000  # the sandbox's MASTER_ADMIN_IDS
@@ -93,14 +94,18 @@ def sandbox_settings(folder: str, api_server: str) -> Settings:
 
 @asynccontextmanager
 async def open_world(*, now: datetime) -> AsyncIterator[World]:
-    """The demo built into a temporary folder, its bots hosted by a fake Bot API; all of it gone on exit."""
+    """The demo built into a temporary folder, its bots hosted by a fake Bot API, its VPN panel a fake one; all of it gone on exit."""
     with tempfile.TemporaryDirectory(prefix="tenantctl-sandbox-") as folder:
-        async with FakeTelegram() as fake:
+        async with FakeTelegram() as fake, FakeRemnawave() as panel:
             app = await App.open(sandbox_settings(folder, fake.base_url))
             try:
                 async with app.unit_of_work() as session:
                     report = await build_demo(session, box=app.secret_box, env_path=str(EXAMPLE_ENV), actor=ACTOR, now=now)
                     await add_card(session, bot_id=report.master.id, actor=ACTOR, **MASTER_CARD)
+                    for key, value, secret in (("REMNAWAVE_API_URL", panel.url, None),  # the operator's VPN panel: the fake one
+                                               ("REMNAWAVE_API_KEY", None, app.secret_box.encrypt(panel.api_key))):
+                        await session.merge(BotConfiguration(bot_id=report.master.id, config_key=key, value=value, encrypted_value=secret,
+                                                             source="master"))
                     hosted = [(app.secret_box.decrypt(row.token_encrypted), row.username, row.name)
                               for row in (report.master, *(tenant.bot for tenant in report.tenants))]
                 fbots = [fake.add_bot(token, username=username, first_name=name) for token, username, name in hosted]

@@ -127,3 +127,14 @@ def test_an_unknown_starting_bot_is_refused_in_one_line() -> None:
     result = CliRunner().invoke(app, ["sandbox", "--bot", "@nobody_bot"], input="")
     assert result.exit_code == 1
     assert "no bot @nobody_bot: :bots lists 4" in result.output
+
+
+def test_a_tenant_bots_user_takes_the_trial_and_buys_and_gets_links_from_the_sandboxs_panel(tmp_path: Path, _data_home: Path) -> None:
+    script = ":bot @nimbus_vpn_bot\n/start\n:press Free trial\n:press Menu\n:press Buy\n1\n:press Stars\n:pay\n:quit\n"
+    done = subprocess.run([sys.executable, "-c", "from tenantctl.cli.main import main; main()", "sandbox"], input=script,
+                          capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    trial = _after(done.stdout, ":press Free trial")
+    assert "Your trial runs until" in trial and "Your subscription is ready" in trial and "/api/sub/" in trial
+    paid = _after(done.stdout, ":pay")
+    assert "Payment received: 1 month" in paid and "Your subscription is ready" in paid

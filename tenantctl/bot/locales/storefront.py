@@ -29,6 +29,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "sf_unlimited": _m("unlimited", "безлимит", "نامحدود"),
     "sf_invoice_title": _m("{plan}, {days} days", "{plan}, {days} дн.", "{plan}، {days} روز"),
     "sf_invoice_description": _m("A VPN subscription from {name}.", "VPN-подписка от {name}.", "اشتراک VPN از {name}."),
+    "sf_pay_invoice": _m("Pay the invoice above; the subscription starts as soon as the payment arrives.",
+                         "Оплатите счёт выше: подписка начнётся, как только придёт оплата.",
+                         "صورت‌حساب بالا را بپردازید؛ اشتراک به محض رسیدن پرداخت آغاز می‌شود."),
     "sf_card_details": _m(
         "Transfer {price} to the card\n{number}\n{holder}{bank}\nthen send a photo of the receipt here.",
         "Переведите {price} на карту\n{number}\n{holder}{bank}\nи пришлите сюда фото чека.",

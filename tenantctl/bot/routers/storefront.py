@@ -200,7 +200,7 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
             title = t(lang, "sf_invoice_title", plan=plan.name, days=plan.period_days)
             outbox.send(SendInvoice(chat_id=chat_id, title=title, description=t(lang, "sf_invoice_description", name=tenant.name),
                                     payload=f"{ORDER_PAYLOAD}{order.id}", currency="XTR", prices=[LabeledPrice(label=title, amount=order.stars)]))
-            return _plan_line(lang, plan), keyboard(_menu_row(lang))
+            return t(lang, "sf_pay_invoice"), keyboard(_menu_row(lang))
         await _wait(state, {"kind": "receipt", "order_id": order.id})
         return t(lang, "sf_card_details", price=money(lang, order.amount_kopeks), number=card.card_number, holder=card.holder_name,
                  bank=f"\n{card.bank_name}" if card.bank_name else ""), keyboard(_menu_row(lang))
