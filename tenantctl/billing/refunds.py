@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantctl.audit.service import record
@@ -80,10 +80,12 @@ async def finish_refund(session: AsyncSession, refund: PlatformRefund, *, now: d
 
 async def claim_due_refunds(session: AsyncSession, *, now: datetime, bot_telegram_id: int, refund_id: int | None = None,
                             limit: int = 50) -> list[PlatformRefund]:
-    """The Stars refunds due now of payments to the bot `bot_telegram_id` (or just `refund_id`, if due), claimed for REFUND_CLAIM."""
+    """The Stars refunds due now of payments to the bot `bot_telegram_id` (or to no bot recorded: the master's, from before
+    tenant bots took payments), or just `refund_id` if due; claimed for REFUND_CLAIM."""
     due = (PlatformRefund.status == REFUND_PENDING, PlatformRefund.next_attempt_at <= now)
     ids = (select(PlatformRefund.id).join(PaymentInbox, PaymentInbox.id == PlatformRefund.inbox_id)
-           .where(*due, PaymentInbox.bot_telegram_id == bot_telegram_id).order_by(PlatformRefund.id).limit(limit))
+           .where(*due, or_(PaymentInbox.bot_telegram_id == bot_telegram_id, PaymentInbox.bot_telegram_id.is_(None)))
+           .order_by(PlatformRefund.id).limit(limit))
     if refund_id is not None:
         ids = ids.where(PlatformRefund.id == refund_id)
     claimed = await session.scalars(

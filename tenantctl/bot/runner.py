@@ -35,6 +35,7 @@ import tenantctl.models  # noqa: F401 (every table, so foreign keys across domai
 from tenantctl.api.app import add_api_routes
 from tenantctl.billing.inbox import is_recorded
 from tenantctl.billing.models import STARS
+from tenantctl.billing.refunds import run_refunds
 from tenantctl.bot.locales import pick_language, t
 from tenantctl.bot.middlewares import (
     ConversationMiddleware,
@@ -68,6 +69,7 @@ from tenantctl.tenants.overrides import expire_overrides
 from tenantctl.tenants.telegram import StarsAccount, scrub_tokens
 
 log = logging.getLogger(__name__)
+MAX_CONCURRENT_UPDATES = 10  # below the connection pool's 15: an update's follow-ups (settling a payment) need one more
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PAYMENT_UPDATE_GRACE = timedelta(minutes=2)  # a Stars charge this recent is left to its update, not recorded from the ledger
 
@@ -173,6 +175,7 @@ class Runner:
         self.storage = make_storage(app.settings, app.sessions)
         self.master_dp, self.tenant_dp = build_dispatchers(app, self.storage, self.gate, runner=self)
         self.bots: dict[int, Running] = {}
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_UPDATES)
         self.unreadable: set[int] = set()  # bots not started: their token cannot be decrypted (logged once)
         self._wake = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
@@ -289,7 +292,8 @@ class Runner:
         await self.usage.flush()
 
     async def _reconcile(self, master: Bot) -> None:
-        """Every `reconcile_interval` s: settle the Stars payments still open, with Telegram's Star ledger as the witness."""
+        """Every `reconcile_interval` s: settle the Stars payments still open, with Telegram's Star ledger as the witness, and
+        retry the refunds due from each tenant's bot."""
         now = asyncio.get_running_loop().time()
         if now - self._reconciled_at < self.reconcile_interval:
             return
@@ -301,6 +305,9 @@ class Runner:
             log.warning("reconcile: %s %s: %s", item["action"], item["charge_id"], item["detail"])
         if any(item["action"] == "applied" for item in report.fixes):
             self.nudge()
+        for running in [r for r in self.bots.values() if not r.info.is_master]:  # end users' refunds, from each tenant's bot
+            await run_refunds(self.app.sessions, ledger=StarsAccount(self.app.settings.telegram_api_server, running.bot.token),
+                              now=utcnow(), actor="bot:refunds")
 
     async def sync(self) -> None:
         """Make the running bots match the active rows of the bots table."""
@@ -368,10 +375,16 @@ class Runner:
         """Handle one update in its own task (kept so a stop can let it finish)."""
         info = running.info
         extra = {} if info.is_master else {"tenant": info}
-        task = asyncio.create_task(self._dispatcher(info).feed_update(running.bot, update, **extra))
+        task = asyncio.create_task(self._handle(self._dispatcher(info), running.bot, update, extra))
         running.handlers.add(task)
         task.add_done_callback(running.handlers.discard)
         return task
+
+    async def _handle(self, dispatcher: Dispatcher, bot: Bot, update: Update, extra: dict[str, Any]) -> Any:
+        """One update, once a slot is free: at most MAX_CONCURRENT_UPDATES hold a database connection at a time, the
+        rest wait here rather than for the connection pool (whose wait times out)."""
+        async with self._slots:
+            return await dispatcher.feed_update(bot, update, **extra)
 
     # ----- polling ----------------------------------------------------------------------------
 
