@@ -4,17 +4,23 @@ the feature gate, and on the master bot the user's open registration and languag
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import random
+
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import TelegramObject, User
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantctl.bot.locales import pick_language
-from tenantctl.bot.outbox import unit_of_work
+from tenantctl.bot.outbox import Outbox
 from tenantctl.bot.storage import update_session
+from tenantctl.core.db import RETRY_ATTEMPTS, is_retryable
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.onboarding.service import open_registration_and_language
 
@@ -45,21 +51,33 @@ class DbSessionMiddleware(BaseMiddleware):
     """`session` and `outbox`: one transaction per update, committed if the handler succeeds, rolled
     back otherwise; what the handler queued in the outbox is sent only after the commit.
 
-    A failure reaches the dispatcher's error handler after the transaction has ended, so the
-    generic error it sends goes out with no transaction open.
+    A deadlock, a serialization failure or a busy SQLite database before the commit runs the whole
+    update again in a fresh transaction (nothing was sent: the outbox is discarded). A failure
+    reaches the dispatcher's error handler after the transaction has ended, so the generic error it
+    sends goes out with no transaction open.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with unit_of_work(self._sessions, data["bot"]) as (session, outbox):
-            token = update_session.set(session)
+        for attempt in itertools.count(1):
+            outbox = Outbox(data["bot"])
             try:
-                data["session"], data["outbox"] = session, outbox
-                return await handler(event, data)
-            finally:
-                update_session.reset(token)
+                async with self._sessions() as session, session.begin():
+                    token = update_session.set(session)
+                    try:
+                        data["session"], data["outbox"] = session, outbox
+                        result = await handler(event, data)
+                    finally:
+                        update_session.reset(token)
+                break
+            except DBAPIError as exc:
+                if attempt >= RETRY_ATTEMPTS or not is_retryable(exc):
+                    raise
+            await asyncio.sleep(random.uniform(0, 0.05 * attempt))
+        await outbox.flush()
+        return result
 
 
 class FeatureGateMiddleware(BaseMiddleware):

@@ -3,10 +3,12 @@ transaction, and buttons that do not parse answered politely."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tenantctl.bot.routers import registration
@@ -47,6 +49,34 @@ async def test_a_failed_commit_sends_the_generic_error_and_nothing_queued(bot_ap
     async with bot_app.unit_of_work() as session:
         draft, _ = await open_registration_and_language(session, telegram_user_id=USER)
     assert draft is not None and draft.status == "draft"  # the cancellation never landed, and nobody was told it did
+
+
+async def test_a_busy_database_at_commit_runs_the_update_again_and_sends_once(bot_app: App, fake: FakeTelegram) -> None:
+    master = master_of(bot_app)
+    chat = Chat(master)
+    runner = quiet_runner(bot_app)
+    await runner.start()
+    try:
+        await chat.send("/register_tenant", "Step 1/7")
+
+        def busy(session: Session) -> None:
+            raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+        event.listen(Session, "before_commit", busy, once=True)
+        try:
+            mark = master.mark()
+            await chat.send("/cancel", "Registration cancelled")
+            await asyncio.sleep(0.3)
+        finally:
+            if event.contains(Session, "before_commit", busy):
+                event.remove(Session, "before_commit", busy)
+        sent = [text_of(call) for call in master.sent[mark:] if call.method == "sendMessage" and call.params.get("chat_id") == USER]
+        assert sum("cancelled" in text for text in sent) == 1 and not any("went wrong" in text for text in sent)
+    finally:
+        await runner.stop()
+    async with bot_app.unit_of_work() as session:
+        draft, _ = await open_registration_and_language(session, telegram_user_id=USER)
+    assert draft is None  # the second run committed the cancellation
 
 
 async def test_get_me_runs_with_no_transaction_open(bot_app: App, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> None:

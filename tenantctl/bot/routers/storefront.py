@@ -139,7 +139,9 @@ async def _wait(state: FSMContext | None, pending: dict[str, Any] | None) -> Non
         return
     data = await state.get_data()
     if pending is None:
-        data.pop(PENDING, None)
+        if PENDING not in data:
+            return
+        del data[PENDING]
     else:
         data[PENDING] = pending
     await state.set_data(data)
