@@ -124,6 +124,7 @@ async def _end_users(app_) -> list[str]:
     from tenantctl.core.errors import ConfigError
     from tenantctl.customers.panel import PanelError
     from tenantctl.customers.provisioning import expire_subscriptions, open_panel, panel_backlog, pull_traffic, run_panel_jobs
+    from tenantctl.flags.keys import PANEL_URL_KEY
 
     now = utcnow()
     async with app_.unit_of_work() as session:
@@ -135,7 +136,7 @@ async def _end_users(app_) -> list[str]:
     if panel is None:
         async with app_.unit_of_work() as session:
             pending, _ = await panel_backlog(session)
-        return lines if len(lines) > 1 else lines + [f"panel not configured (REMNAWAVE_API_URL): {pending} panel job(s) waiting"]
+        return lines if len(lines) > 1 else lines + [f"panel not configured ({PANEL_URL_KEY}): {pending} panel job(s) waiting"]
     async with panel:
         provisioned = await run_panel_jobs(app_.sessions, panel=panel, now=now)
         async with app_.unit_of_work() as session:

@@ -34,7 +34,16 @@ from tenantctl.customers.models import (
     TrafficDaily,
     User,
 )
-from tenantctl.customers.panel import DISABLED, NOT_FOUND, UNAVAILABLE, USER_EXISTS, PanelClient, PanelError, PanelUser
+from tenantctl.customers.panel import (
+    DISABLED,
+    NOT_FOUND,
+    UNAVAILABLE,
+    USER_EXISTS,
+    PanelClient,
+    PanelError,
+    PanelUser,
+)
+from tenantctl.flags.keys import PANEL_API_KEY_KEY, PANEL_AUTH_TYPE_KEY, PANEL_URL_KEY
 from tenantctl.tenants.config import plaintext_of
 from tenantctl.tenants.lookup import get_master
 from tenantctl.tenants.models import Bot, BotConfiguration
@@ -47,7 +56,7 @@ PANEL_BACKOFF_CAP = timedelta(hours=1)  # a paid subscription is never given up 
 PANEL_CLAIM = timedelta(minutes=2)  # how long a claimed job is not due for anyone else
 TRAFFIC_TAIL = timedelta(days=1)  # an ended subscription's traffic is still read this long: its last hours count too
 PULL_CONCURRENCY = 8
-PANEL_KEYS = ("REMNAWAVE_API_URL", "REMNAWAVE_API_KEY", "REMNAWAVE_AUTH_TYPE")
+PANEL_KEYS = (PANEL_URL_KEY, PANEL_API_KEY_KEY, PANEL_AUTH_TYPE_KEY)
 
 
 def panel_username(bot_id: int, telegram_id: int) -> str:
@@ -81,21 +90,21 @@ class PanelSettings:
 
 
 def panel_settings(values: Mapping[str, Any]) -> PanelSettings | None:
-    """The panel named by REMNAWAVE_API_URL and REMNAWAVE_API_KEY in `values`; None without a URL."""
-    url = str(values.get("REMNAWAVE_API_URL") or "").strip()
+    """The panel named by its URL and API key in `values` (the `.env` names, `flags.keys`); None without a URL."""
+    url = str(values.get(PANEL_URL_KEY) or "").strip()
     if not url:
         return None
-    auth = str(values.get("REMNAWAVE_AUTH_TYPE") or "api_key").strip().lower()
+    auth = str(values.get(PANEL_AUTH_TYPE_KEY) or "api_key").strip().lower()
     if auth != "api_key":
-        raise ConfigError(f"REMNAWAVE_AUTH_TYPE={auth} is not supported: the panel is reached with REMNAWAVE_API_KEY (api_key)")
-    key = str(values.get("REMNAWAVE_API_KEY") or "").strip()
+        raise ConfigError(f"{PANEL_AUTH_TYPE_KEY}={auth} is not supported: the panel is reached with {PANEL_API_KEY_KEY} (api_key)")
+    key = str(values.get(PANEL_API_KEY_KEY) or "").strip()
     if not key:
-        raise ConfigError("REMNAWAVE_API_URL is set but REMNAWAVE_API_KEY is not")
+        raise ConfigError(f"{PANEL_URL_KEY} is set but {PANEL_API_KEY_KEY} is not")
     return PanelSettings(api_url=url, api_key=key)
 
 
 async def open_panel(session: AsyncSession, *, env: Mapping[str, str], box: SecretBox) -> PanelClient | None:
-    """The operator's panel from the master's configuration, else from REMNAWAVE_* in `env`; None if neither names one."""
+    """The operator's panel from the master's configuration, else from the same keys in `env`; None if neither names one."""
     values: dict[str, Any] = {}
     master = await get_master(session)
     if master is not None:

@@ -27,6 +27,7 @@ from tenantctl.core.money import format_money
 from tenantctl.core.settings import SQLITE_PREFIX, Settings
 from tenantctl.customers.cards import add_card
 from tenantctl.demo.service import EXAMPLE_ENV, build_demo
+from tenantctl.flags.keys import PANEL_API_KEY_KEY, PANEL_URL_KEY
 from tenantctl.tenants.models import Bot, BotConfiguration
 from tenantctl.testing.fake_remnawave import FakeRemnawave
 from tenantctl.testing.fake_telegram import Call, FakeBot, FakeTelegram
@@ -102,8 +103,8 @@ async def open_world(*, now: datetime) -> AsyncIterator[World]:
                 async with app.unit_of_work() as session:
                     report = await build_demo(session, box=app.secret_box, env_path=str(EXAMPLE_ENV), actor=ACTOR, now=now)
                     await add_card(session, bot_id=report.master.id, actor=ACTOR, **MASTER_CARD)
-                    for key, value, secret in (("REMNAWAVE_API_URL", panel.url, None),  # the operator's VPN panel: the fake one
-                                               ("REMNAWAVE_API_KEY", None, app.secret_box.encrypt(panel.api_key))):
+                    for key, value, secret in ((PANEL_URL_KEY, panel.url, None),  # the operator's VPN panel: the fake one
+                                               (PANEL_API_KEY_KEY, None, app.secret_box.encrypt(panel.api_key))):
                         await session.merge(BotConfiguration(bot_id=report.master.id, config_key=key, value=value, encrypted_value=secret,
                                                              source="master"))
                     hosted = [(app.secret_box.decrypt(row.token_encrypted), row.username, row.name)

@@ -33,9 +33,9 @@ def test_extract_sync_seed_grant_and_audit(cli_env, tmp_path) -> None:
     assert design <= keys
 
     first = tc("flags", "sync", env_example)
-    assert first.exit_code == 0 and "20 added" in first.output.replace("\n", " ")
+    assert first.exit_code == 0 and "20 added" in " ".join(first.output.split())
     again = tc("flags", "sync", env_example)
-    assert again.exit_code == 0 and "0 added, 0 changed, 0 absent" in again.output.replace("\n", " ")
+    assert again.exit_code == 0 and "0 added, 0 changed, 0 absent" in " ".join(again.output.split())
 
     seeded = tc("plans", "seed", "--file", str(DEFAULT_SEED_PATH))
     assert seeded.exit_code == 0 and "created: starter, growth, enterprise" in seeded.output
@@ -78,7 +78,7 @@ def test_plan_money_and_errors(cli_env) -> None:
     for args, message in cases:
         result = tc(*args)
         assert result.exit_code != 0, args
-        assert message in result.output.replace("\n", " "), (args, result.output)
+        assert message in " ".join(result.output.split()), (args, result.output)
         assert "Traceback" not in result.output
 
     assert tc("plans", "archive", "pro").exit_code == 0
