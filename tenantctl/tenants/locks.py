@@ -1,8 +1,8 @@
 """The one lock order for a tenant's state: its bot (by id), then its subscription, read fresh after locking.
 
 The bots are locked FOR NO KEY UPDATE, so rows that only refer to a bot (flags, payments) can still
-be written beside the lock, and `recompute_flags`, which locks subscriptions alone, cannot close a
-cycle with it. Every lifecycle change, payment and override takes its locks through here.
+be written beside the lock, and `recompute_flags`, which locks subscriptions and then plans (or a
+plan alone, for a grant change), never a bot, cannot close a cycle with it. Every lifecycle change, payment and override takes its locks through here.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ async def test_a_payment_after_a_stale_read_of_the_bot_still_starts_it(app, tmp_
 async def test_billing_tick_racing_record_payment_leaves_every_paid_tenant_running(app, tmp_path) -> None:
     """Concurrent transactions on either backend (aiosqlite runs each connection in its own thread).
 
-    A grant change races too: its `recompute_flags` locks every starter subscription (and no bot).
+    A grant change races too: its `recompute_flags` locks the starter plan's row (and no bot).
     """
     first, _ = await tenants(app, tmp_path)
     shuffle = random.Random(10)
