@@ -1,9 +1,8 @@
 """Live flags: a committed flag change reaches every running process's `FeatureGate`.
 
-On PostgreSQL the transaction that changes a tenant's flags (`plans.effective.recompute_flags`, a status change) sends a
-NOTIFY on `CHANNEL`, delivered
-at commit, naming the changed bots (or `*` for a whole plan or catalogue); each process LISTENs on its
-own connection, reconnects with backoff and reloads everything after a reconnect. SQLite has no
+On PostgreSQL the transaction that changes a tenant's flags (`plans.effective.recompute_flags`, a status change)
+sends a NOTIFY on `CHANNEL`, delivered at commit, naming the changed bots (or `*` for a whole plan or catalogue);
+each process LISTENs on its own connection, reconnects with backoff and reloads everything after a reconnect. SQLite has no
 notifications: the watcher reloads the loaded bots every `poll_interval` seconds.
 """
 
