@@ -168,13 +168,8 @@ async def _notified(app: App, change: Callable[[], Awaitable[object]]) -> list[i
     raise AssertionError("no NOTIFY")
 
 
-def _postgres_only(app: App) -> None:
-    if not app.settings.database_url.startswith("postgresql"):
-        pytest.skip("SQLite has no NOTIFY: its flag watcher polls")
-
-
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite has no NOTIFY: its watcher polls
 async def test_revocation_cancellation_resumption_and_expiry_notify_at_commit(api: Api) -> None:
-    _postgres_only(api.app)
     bot_id = api.bot_ids["Alpha"]
 
     def run(service: Callable[..., Awaitable[object]], **kwargs: object) -> Callable[[], Awaitable[object]]:
@@ -190,8 +185,8 @@ async def test_revocation_cancellation_resumption_and_expiry_notify_at_commit(ap
     assert await _notified(api.app, lambda: revoke(api, "Alpha")) == [bot_id]
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite has no NOTIFY: its watcher polls
 async def test_a_suspension_notifies_at_commit(api: Api) -> None:
-    _postgres_only(api.app)
 
     async def suspend() -> None:
         async with api.app.unit_of_work() as session:
