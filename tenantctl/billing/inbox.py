@@ -45,6 +45,11 @@ async def receive_stars_payment(session: AsyncSession, *, charge_id: str, provid
                                  currency=currency, amount_minor=amount, source=source)
 
 
+async def recorded_payment(session: AsyncSession, *, method: str, charge_id: str) -> PaymentInbox | None:
+    """The inbox row of the payment `charge_id`, if it was recorded."""
+    return await session.scalar(select(PaymentInbox).where(PaymentInbox.method == method, PaymentInbox.charge_id == charge_id))
+
+
 async def is_recorded(session: AsyncSession, *, method: str, charge_id: str) -> bool:
     """Whether the payment `charge_id` is in the inbox."""
     found = await session.scalar(select(PaymentInbox.id).where(PaymentInbox.method == method, PaymentInbox.charge_id == charge_id))

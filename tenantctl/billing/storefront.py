@@ -17,13 +17,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.billing.inbox import receive_payment
+from tenantctl.billing.inbox import receive_payment, recorded_payment
 from tenantctl.billing.models import CARD, STARS, PaymentInbox
 from tenantctl.core.errors import Conflict, NotFound
 from tenantctl.core.money import format_money, kopeks_to_stars
 from tenantctl.customers import cards
 from tenantctl.customers.bot_plans import get_plan
-from tenantctl.customers.models import BotPlan, Order, Subscription, TenantPaymentCard, Transaction, User
+from tenantctl.customers.models import (
+    BotPlan,
+    Order,
+    Subscription,
+    TenantPaymentCard,
+    Transaction,
+    User,
+)
 from tenantctl.customers.provisioning import grant_subscription
 from tenantctl.customers.storefront import reward_referrer
 from tenantctl.flags.models import BotFeatureFlag
@@ -99,7 +106,7 @@ async def approve_order(session: AsyncSession, *, bot_id: int, order_id: int, re
                   permission=Permission.MANAGE_PAYMENT_CARDS)
     order = await get_order(session, bot_id=bot_id, order_id=order_id)
     charge_id = f"order:{order.id}"
-    recorded = await session.scalar(select(PaymentInbox).where(PaymentInbox.method == CARD, PaymentInbox.charge_id == charge_id))
+    recorded = await recorded_payment(session, method=CARD, charge_id=charge_id)
     if recorded is not None:
         return recorded
     if order.status != "awaiting_review":

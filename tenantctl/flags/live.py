@@ -9,7 +9,6 @@ notifications: the watcher reloads the loaded bots every `poll_interval` seconds
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -17,6 +16,8 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantctl.core.tasks import cancel_and_wait
 
 CHANNEL = "tenantctl_flags"
 ALL = "*"
@@ -77,11 +78,8 @@ class FlagWatcher:
 
     async def stop(self) -> None:
         """Stop the watcher."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _refresh(self, bot_ids: list[int] | None) -> None:
         for target in self._targets:

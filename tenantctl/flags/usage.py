@@ -9,7 +9,6 @@ Counts are filed under the UTC day of the flush.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -21,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.core.db import utcnow
+from tenantctl.core.tasks import cancel_and_wait
 from tenantctl.flags.models import BotFeatureFlag, FlagUsageDaily
 
 Counts = dict[tuple[int, str, str], int]  # (bot id, feature key, result) -> evaluations
@@ -100,11 +100,8 @@ class UsageFlusher:
 
     async def stop(self) -> None:
         """Stop the background flushes and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         try:
             await self.flush()
         except Exception:  # shutting down: say so, do not stop the shutdown

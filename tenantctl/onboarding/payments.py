@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantctl.billing.inbox import (
@@ -26,6 +25,7 @@ from tenantctl.billing.inbox import (
     lock_inbox,
     mark_applied,
     receive_payment,
+    recorded_payment,
     unprocessed,
 )
 from tenantctl.billing.ledger import read_ledger, sync_with_ledger
@@ -67,7 +67,7 @@ async def receive_card_approval(session: AsyncSession, *, payment_id: int, revie
     if payment is None or payment.registration_id is None or payment.method != CARD:
         raise NotFound("payment_unknown")
     charge_id = f"card:{payment.id}"
-    recorded = await session.scalar(select(PaymentInbox).where(PaymentInbox.method == CARD, PaymentInbox.charge_id == charge_id))
+    recorded = await recorded_payment(session, method=CARD, charge_id=charge_id)
     if recorded is not None:
         return recorded
     if payment.status != "awaiting_review":
