@@ -42,6 +42,7 @@ class User(Timestamps, Base):
         Index("ix_users_bot_created", "bot_id", "created_at", postgresql_include=["first_paid_at", "subscribed"]),  # conversion
         Index("ix_users_bot_first_paid", "bot_id", "first_paid_at"),  # purchases
         Index("ix_users_bot_blocked", "bot_id", postgresql_where=text("is_blocked"), sqlite_where=text("is_blocked")),
+        Index("ix_users_bot_running_until", "bot_id", "running_until"),  # the active users of today's partial day
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -59,6 +60,9 @@ class User(Timestamps, Base):
     first_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # whether the user has a subscription in its bot; kept by the subscriptions' triggers (migration 0010)
     subscribed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), nullable=False)
+    # the end of the user's latest running (trial or active) subscription (NULL: none); kept by the subscriptions'
+    # triggers (migration 0012)
+    running_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Subscription(Timestamps, Base):
@@ -125,6 +129,35 @@ class TransactionDaily(Base):
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, nullable=False)
     amount_kopeks: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class UserDaily(Base):
+    """Users per bot and UTC day: who joined that day (and of them the blocked ones), whose first_paid_at and whose
+    running_until fall on it. A row with every count at zero is deleted.
+
+    Kept exact by the database's triggers on `users` (migration 0012), whoever writes them: never written here."""
+
+    __tablename__ = "user_daily"
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    joined: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    blocked: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    first_paid: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    running_ends: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class SubscriptionDaily(Base):
+    """Subscriptions per bot, status and UTC day of end_date.
+
+    Kept exact by the database's triggers on `subscriptions` (migration 0012), whoever writes them: never written here."""
+
+    __tablename__ = "subscription_daily"
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    end_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class TrafficDaily(Base):

@@ -14,10 +14,15 @@ What is counted, in the period:
 - purchases: each user's first succeeded subscription payment (one per user; a payment with no user is a
   purchase of its own); renewals: the other succeeded subscription payments.
 
-Where the figures come from: the money and the daily income of whole UTC days from `transaction_daily`, and
-the part of a day a window starts or ends in (today up to now, the previous period's last day) from the
-transactions themselves; purchases and conversion from `users.first_paid_at` and `users.subscribed`. The
-database's triggers keep them exact whatever writes the transactions and subscriptions (migration 0010).
+Where the figures come from: counters of whole UTC days, and the rows of the part of a day a window starts
+or ends in (today up to now, the previous period's last day) or a "now" mark falls in:
+- money and the daily income from `transaction_daily` and the transactions (migration 0010);
+- user totals, new, blocked and active users, and purchases from `user_daily` (per day of joining, of the
+  first payment, of the end of the latest running subscription) and the users (migration 0012);
+- subscriptions now (running, expired, expiring) from `subscription_daily` (per status and day of the end)
+  and the subscriptions ending on today's, the 3rd and the 7th day's partial days (migration 0012);
+- conversion from `users.first_paid_at` and `users.subscribed` of the users who joined in the windows.
+The database's triggers keep them exact whatever writes the users, subscriptions and transactions.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from tenantctl.core.db import utcnow
 from tenantctl.core.errors import Invalid
 from tenantctl.customers.models import (
     Subscription,
+    SubscriptionDaily,
     TrafficDaily,
     Transaction,
     TransactionDaily,
     User,
+    UserDaily,
 )
 from tenantctl.plans.models import TenantSubscription, TenantSubscriptionPlan
 from tenantctl.tenants.service import get_tenant
@@ -266,44 +273,90 @@ def _between(column, start: datetime | None, end: datetime):
     return column < end if start is None else and_(column >= start, column < end)
 
 
-async def _users(session: AsyncSession, bot_id: int, period: Period, now: datetime, active: int) -> UserStats:
+async def _user_counts(session: AsyncSession, bot_id: int, now: datetime, before: dict[str, set[datetime]]) -> dict[Any, int]:
+    """The bot's users counted from user_daily: for each name in `before` ("joined": created_at, "first_paid":
+    first_paid_at) and each of its moments, the users whose column is before it; "all" users, the "blocked" ones
+    and the "active" ones (running_until after now).
+
+    Whole UTC days come from user_daily; the part of a day a moment falls in from the users themselves (one
+    range of the column's index each), in the same statement."""
+    counters = {"joined": (UserDaily.joined, User.created_at), "first_paid": (UserDaily.first_paid, User.first_paid_at)}
     today = _midnight(now)
-    created = User.created_at
-    figures = {
-        "total": func.count().filter(created < period.end),
-        "at_start": func.count().filter(created < period.start) if period.start else None,
-        "previous_total": func.count().filter(created < period.previous_end) if period.previous_end else None,
-        "previous_at_start": func.count().filter(created < period.previous_start) if period.previous_start else None,
-        # a subquery on its own partial index: the counts above then read ix_users_bot_created alone
-        "blocked": select(func.count()).where(User.bot_id == bot_id, User.is_blocked).scalar_subquery(),
-        "new_today": func.count().filter(created >= today),
-        "new_7d": func.count().filter(created >= today - timedelta(days=6)),
-        "new_30d": func.count().filter(created >= today - timedelta(days=29)),
-    }
-    names = [name for name, column in figures.items() if column is not None]
-    row = (await session.execute(select(*(figures[name] for name in names)).where(User.bot_id == bot_id))).one()
-    got: dict[str, int | None] = dict.fromkeys(figures)
-    got.update({name: int(value) for name, value in zip(names, row)})
-    new = Compared(got["total"] - (got["at_start"] or 0),
-                   None if period.previous_end is None else got["previous_total"] - got["previous_at_start"])
-    return UserStats(total=Compared(got["total"], got["previous_total"]), new=new, growth=_ratio(new.current, got["at_start"]),
-                     active=active, blocked=got["blocked"], new_today=got["new_today"], new_7d=got["new_7d"], new_30d=got["new_30d"])
+
+    def users(*where) -> Any:
+        return select(func.count()).where(User.bot_id == bot_id, *where).scalar_subquery()
+
+    keys: list[Any] = ["all", "blocked", "active"]
+    figures = [func.sum(UserDaily.joined), func.sum(UserDaily.blocked),
+               func.sum(UserDaily.running_ends).filter(UserDaily.day > today.date())]
+    edges = {"active": users(User.running_until > now, User.running_until < today + timedelta(days=1))}
+    for name, moments in before.items():
+        counter, column = counters[name]
+        for moment in sorted(moments):
+            midnight = _midnight(moment)
+            keys.append((name, moment))
+            figures.append(func.sum(counter).filter(UserDaily.day < midnight.date()))
+            if midnight < moment:
+                edges[name, moment] = users(column >= midnight, column < moment)
+    rollup = select(*(figure.label(f"c{n}") for n, figure in enumerate(figures))).where(UserDaily.bot_id == bot_id).subquery()
+    row = (await session.execute(select(*rollup.c, *edges.values()))).one()
+    counts = dict(zip(keys, (int(value or 0) for value in row)))
+    for key, n in zip(edges, row[len(keys):]):
+        counts[key] += int(n)
+    return counts
+
+
+def _users(counts: dict[Any, int], period: Period, now: datetime) -> UserStats:
+    today = _midnight(now)
+
+    def joined_before(moment: datetime | None) -> int | None:
+        return None if moment is None else counts["joined", moment]
+
+    total, at_start = joined_before(period.end), joined_before(period.start)
+    previous_total, previous_at_start = joined_before(period.previous_end), joined_before(period.previous_start)
+    new = Compared(total - (at_start or 0), None if period.previous_end is None else previous_total - previous_at_start)
+    return UserStats(total=Compared(total, previous_total), new=new, growth=_ratio(new.current, at_start), active=counts["active"],
+                     blocked=counts["blocked"], new_today=counts["all"] - counts["joined", today],
+                     new_7d=counts["all"] - counts["joined", today - timedelta(days=6)],
+                     new_30d=counts["all"] - counts["joined", today - timedelta(days=29)])
+
+
+def _user_moments(period: Period, now: datetime) -> dict[str, set[datetime]]:
+    """The moments `_users` and `_purchases` count users before."""
+    today = _midnight(now)
+    bounds = {moment for moment in (period.start, period.end, period.previous_start, period.previous_end) if moment is not None}
+    return {"joined": bounds | {today, today - timedelta(days=6), today - timedelta(days=29)}, "first_paid": bounds}
 
 
 async def _subscriptions_now(session: AsyncSession, bot_id: int, now: datetime) -> dict[str, int]:
-    running = and_(Subscription.status.in_(RUNNING), Subscription.end_date > now)
-    figures = {
-        "active": func.count().filter(running),
-        "trial": func.count().filter(running, Subscription.status == "trial"),
-        "paid": func.count().filter(running, Subscription.status == "active"),
-        "expired": func.count().filter((Subscription.status == "expired")
-                                       | and_(Subscription.status.in_(RUNNING), Subscription.end_date <= now)),
-        "expiring_3d": func.count().filter(running, Subscription.end_date <= now + timedelta(days=3)),
-        "expiring_7d": func.count().filter(running, Subscription.end_date <= now + timedelta(days=7)),
-        "active_users": func.count(func.distinct(Subscription.user_id)).filter(running),
-    }
-    row = (await session.execute(select(*figures.values()).where(Subscription.bot_id == bot_id))).one()
-    return {name: int(value) for name, value in zip(figures, row)}
+    """Subscriptions now: running (trial or paid, ending after now), expired (or running past their end), ending within
+    3 and 7 days. Whole UTC days of end_date come from subscription_daily; the day each mark falls in from the rows
+    (one range of ix_subscriptions_bot_status each), in the same statement."""
+    marks = (now, now + timedelta(days=3), now + timedelta(days=7))
+    counted = SubscriptionDaily.count
+    figures = {"expired": func.sum(counted).filter(SubscriptionDaily.status == "expired")}
+    figures.update({status: func.sum(counted).filter(SubscriptionDaily.status == status) for status in RUNNING})
+    figures.update({(status, index): func.sum(counted).filter(SubscriptionDaily.status == status,
+                                                              SubscriptionDaily.end_day > _midnight(mark).date())
+                    for status in RUNNING for index, mark in enumerate(marks)})
+    edges = {(status, index): select(func.count()).where(
+        Subscription.bot_id == bot_id, Subscription.status == status, Subscription.end_date > mark,
+        Subscription.end_date < _midnight(mark) + timedelta(days=1)).scalar_subquery()
+        for status in RUNNING for index, mark in enumerate(marks)}
+    rollup = (select(*(figure.label(f"c{n}") for n, figure in enumerate(figures.values())))
+              .where(SubscriptionDaily.bot_id == bot_id).subquery())
+    row = (await session.execute(select(*rollup.c, *edges.values()))).one()
+    got = dict(zip(figures, (int(value or 0) for value in row)))
+    for key, n in zip(edges, row[len(figures):]):
+        got[key] += int(n)
+
+    def running_after(index: int) -> int:
+        return sum(got[status, index] for status in RUNNING)
+
+    active = running_after(0)
+    return {"active": active, "trial": got["trial", 0], "paid": got["active", 0],
+            "expired": got["expired"] + sum(got[status] for status in RUNNING) - active,
+            "expiring_3d": active - running_after(1), "expiring_7d": active - running_after(2)}
 
 
 def _windows(period: Period) -> list[tuple[str, datetime | None, datetime]]:
@@ -382,23 +435,20 @@ def _bucket(column, period: Period):
     return case(*((_between(column, start, end), name) for name, start, end in _windows(period)))
 
 
-async def _purchases(session: AsyncSession, bot_id: int, period: Period) -> dict[str, int]:
-    """Per window, the subscription payments that were their user's first: users whose first_paid_at falls in it,
-    and payments with no user (each is a first)."""
-    lower = period.previous_start or period.start
-    by_user = _bucket(User.first_paid_at, period)
+async def _purchases(session: AsyncSession, bot_id: int, period: Period, counts: dict[Any, int]) -> dict[str, int]:
+    """Per window, the subscription payments that were their user's first: users whose first_paid_at falls in it
+    (from `_user_counts`), and payments with no user (each is a first)."""
     no_user = _bucket(Transaction.created_at, period)
-    firsts = union_all(
-        select(by_user.label("bucket"), func.count().label("n"))
-        .where(User.bot_id == bot_id, _between(User.first_paid_at, lower, period.end)).group_by(by_user),
-        select(no_user, func.count())
-        .where(Transaction.bot_id == bot_id, Transaction.user_id.is_(None), Transaction.kind == "subscription_payment",
-               Transaction.status == "succeeded", _between(Transaction.created_at, lower, period.end)).group_by(no_user))
-    counts: dict[str, int] = {}
-    for name, n in (await session.execute(firsts)).all():
+    firsts = {name: counts["first_paid", end] - (0 if start is None else counts["first_paid", start])
+              for name, start, end in _windows(period)}
+    for name, n in (await session.execute(
+            select(no_user, func.count())
+            .where(Transaction.bot_id == bot_id, Transaction.user_id.is_(None), Transaction.kind == "subscription_payment",
+                   Transaction.status == "succeeded", _between(Transaction.created_at, period.previous_start or period.start, period.end))
+            .group_by(no_user))).all():
         if name is not None:
-            counts[name] = counts.get(name, 0) + int(n)
-    return counts
+            firsts[name] += int(n)
+    return firsts
 
 
 async def _conversion(session: AsyncSession, bot_id: int, period: Period) -> dict[str, float | None]:
@@ -485,12 +535,13 @@ async def tenant_dashboard(session: AsyncSession, *, bot_id: int, period: Period
         await session.execute(text("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0"))
     has_previous = period.previous_start is not None
     subs = await _subscriptions_now(session, bot_id, now)
-    users = await _users(session, bot_id, period, now, subs["active_users"])
+    counts = await _user_counts(session, bot_id, now, _user_moments(period, now))
+    users = _users(counts, period, now)
     first = _midnight(now).date() - timedelta(days=SERIES_DAYS - 1)
     money, income_days = await _money(session, bot_id, period, (first, _midnight(now).date() + timedelta(days=1)))
     paid = {name: sum(n for bucket, kind, _method, n, _amount in money if bucket == name and kind == "subscription_payment")
             for name in ("current", "previous")}
-    firsts, conversion = await _purchases(session, bot_id, period), await _conversion(session, bot_id, period)
+    firsts, conversion = await _purchases(session, bot_id, period, counts), await _conversion(session, bot_id, period)
 
     def compared(figures: dict[str, int | float | None]) -> Compared:
         return Compared(figures.get("current"), figures.get("previous") if has_previous else None)

@@ -21,11 +21,13 @@ from tenantctl.customers.models import (
     Order,
     PanelJob,
     Subscription,
+    SubscriptionDaily,
     TenantPaymentCard,
     TrafficDaily,
     Transaction,
     TransactionDaily,
     User,
+    UserDaily,
 )
 from tenantctl.flags.models import BotFeatureFlag, BotFlagException, Feature, FlagUsageDaily, TenantFeatureOverride
 from tenantctl.models import metadata
@@ -104,8 +106,10 @@ async def test_every_model_round_trips(app) -> None:
                       TrafficDaily, FlagUsageDaily, Order, PanelJob, PlatformPayment, PaymentInbox, PlatformRefund, AuditEntry,
                       FsmRecord, User, BotPlan, TenantRegistration, TenantSubscriptionPlan, Feature,
                       KeyVerifier,  # pinned by App.open
-                      TransactionDaily):  # filled by the transaction's trigger
+                      TransactionDaily, SubscriptionDaily):  # filled by the triggers
             counts[model.__tablename__] = len((await s.scalars(select(model))).all())
+        # filled by the triggers: one row per day the user counts on (it joined today, its subscription ends in 30 days)
+        counts[UserDaily.__tablename__] = len(set((await s.scalars(select(UserDaily.bot_id))).all()))
         assert set(counts.values()) == {1}, counts
         assert len(counts) == len(metadata.tables)
         flag = await s.scalar(select(BotFeatureFlag))  # the view: the exception wins over the plan's snapshot
