@@ -14,8 +14,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, closing, contextmanager
 from typing import Any
 
 import psycopg
@@ -51,7 +51,7 @@ def _failing_inserts(app: App, table: str) -> Iterator[None]:
     """Every INSERT into `table` fails with a database error (a trigger) until the block ends."""
     url = app.settings.database_url
     if url.startswith("sqlite"):
-        with closing(sqlite3.connect(url.split("///", 1)[1], isolation_level=None)) as conn:
+        with closing(sqlite3.connect(url.split("///", 1)[1], isolation_level=None, check_same_thread=False)) as conn:
             conn.execute(f"CREATE TRIGGER crash_test BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
             try:
                 yield
@@ -66,6 +66,18 @@ def _failing_inserts(app: App, table: str) -> Iterator[None]:
         finally:
             conn.execute(f"DROP TRIGGER crash_test ON {table}")
             conn.execute("DROP FUNCTION crash_test()")
+
+
+@asynccontextmanager
+async def _failing_inserts_here(app: App, table: str) -> AsyncIterator[None]:
+    """`_failing_inserts` beside a bot running in this process: its DDL runs in a thread, so that waiting for the
+    bot's transactions to end never blocks the event loop they need."""
+    failing = _failing_inserts(app, table)
+    await asyncio.to_thread(failing.__enter__)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(failing.__exit__, None, None, None)
 
 
 @contextmanager
@@ -179,7 +191,7 @@ async def test_a_webhook_payment_is_answered_200_only_once_it_is_in_the_inbox(bo
     try:
         await register_until_payment(chat, fake.add_bot(username="hook_bot"), "Telegram Stars")
         invoice = await chat.press("Confirm", "Bot activation")
-        with _failing_inserts(bot_app, "payment_inbox"):
+        async with _failing_inserts_here(bot_app, "payment_inbox"):
             mark = master.mark()
             delivered = len(master.webhook_deliveries)
             master.checkout(USER, invoice.result)
