@@ -43,6 +43,7 @@ from tenantctl.bot.routers.payments import settle_and_tell
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import TenantctlError
+from tenantctl.core.money import kopeks_to_stars
 from tenantctl.customers import cards
 from tenantctl.customers.bot_plans import get_plan, list_plans
 from tenantctl.customers.models import BotPlan, User
@@ -187,8 +188,8 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
         methods = await offered_methods(session, bot_id=tenant.id)
         if not plan.is_active or not methods:
             raise _not_available()
-        stars = -(-plan.price_kopeks // app.settings.stars_rate_kopeks)
-        labels = {STARS: t(lang, "sf_btn_stars", stars=number(lang, max(1, stars))),
+        stars = kopeks_to_stars(plan.price_kopeks, app.settings.stars_rate_kopeks)  # as the order will charge
+        labels = {STARS: t(lang, "sf_btn_stars", stars=number(lang, stars)),
                   CARD: t(lang, "sf_btn_card", price=money(lang, plan.price_kopeks))}
         return _plan_line(lang, plan), keyboard(*([(labels[m], Shop(do=ShopDo.PAY, a=plan.id, b=METHODS.index(m)))] for m in methods),
                                                 [(t(lang, "btn_back"), Shop(do=ShopDo.PLANS))] + _menu_row(lang))
