@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -26,8 +26,9 @@ from tenantctl.bot.keyboards import Row
 from tenantctl.bot.locales import error_text, t
 from tenantctl.bot.outbox import Outbox
 from tenantctl.core.app import App
-from tenantctl.core.errors import TenantctlError
+from tenantctl.core.errors import NotFound, TenantctlError
 
+T = TypeVar("T")
 PAGE = 8  # items per list page
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -71,6 +72,20 @@ def pages(total: int, page: int) -> tuple[int, int]:
     """(page clamped to the ones there are, page count); at least one page."""
     count = max(1, -(-total // PAGE))
     return min(max(page, 0), count - 1), count
+
+
+def page_of(rows: list[Any], page: int) -> tuple[list[Any], int, int]:
+    """(the rows on the page, page clamped to the ones there are, page count) of a list held in memory."""
+    page, count = pages(len(rows), page)
+    return rows[page * PAGE:(page + 1) * PAGE], page, count
+
+
+async def or_expired(lookup: Awaitable[T], item_id: int) -> T:
+    """What `lookup` finds, else Expired: a row of another bot is as gone as a deleted one."""
+    try:
+        return await lookup
+    except NotFound:
+        raise Expired(item_id) from None
 
 
 async def paged(fetch: Callable[[int], Awaitable[tuple[list[Any], int]]], page: int) -> tuple[list[Any], int, int, int]:

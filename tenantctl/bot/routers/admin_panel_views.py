@@ -27,7 +27,7 @@ from tenantctl.billing.refunds import list_refunds
 from tenantctl.bot import screens
 from tenantctl.bot.keyboards import MyBot, ReviewAction, ReviewButton, Row, keyboard
 from tenantctl.bot.locales import t
-from tenantctl.bot.screens import PAGE, Expired, Stage, View, paged, pager, pages
+from tenantctl.bot.screens import PAGE, Expired, Stage, View, page_of, paged, pager
 from tenantctl.core.money import format_money
 from tenantctl.flags.models import Feature, TenantFeatureOverride
 from tenantctl.onboarding.models import TenantRegistration
@@ -337,8 +337,7 @@ async def tenant_features(session: AsyncSession, lang: str, bot_id: int, page: i
     """A tenant's features, a page at a time: plan value, override, effective value and source."""
     bot = await tenant_or_expired(session, bot_id)
     rows = await explain_bot_flags(session, bot_id=bot_id)
-    page, count = pages(len(rows), page)
-    chunk = rows[page * PAGE:(page + 1) * PAGE]
+    chunk, page, count = page_of(rows, page)
     lines, category = [t(lang, "ap_tenant_features", name=bot_label(bot))], None
     for row in chunk:
         if row["category"] != category:
@@ -408,8 +407,7 @@ async def tokens(session: AsyncSession, lang: str, bot_id: int, page: int = 0) -
     """A tenant's API tokens, newest first, a page at a time, with Issue and a Revoke per active one."""
     bot = await tenant_or_expired(session, bot_id)
     rows = list(reversed(await list_api_tokens(session, bot_id=bot_id)))
-    page, count = pages(len(rows), page)
-    chunk = rows[page * PAGE:(page + 1) * PAGE]
+    chunk, page, count = page_of(rows, page)
     lines = [t(lang, "ap_tokens", name=bot_label(bot))]
     lines += [f"{r.prefix}: {day(r.created_at)}, " + (t(lang, "ap_revoked", date=day(r.revoked_at)) if r.revoked_at else t(lang, "ap_active"))
               for r in chunk] or [t(lang, "ap_nothing")]
@@ -460,8 +458,7 @@ async def plan(session: AsyncSession, lang: str, plan_id: int, page: int) -> Vie
     features = list((await session.scalars(select(Feature).order_by(Feature.category, Feature.key))).all())
     grants = {g.feature_key: g for g in (await session.scalars(select(PlanFeatureGrant).where(PlanFeatureGrant.plan_tier_id == plan_id))).all()}
     tenants_count = (await plan_tenant_counts(session)).get(plan_id, 0)
-    page, count = pages(len(features), page)
-    chunk = features[page * PAGE:(page + 1) * PAGE]
+    chunk, page, count = page_of(features, page)
     lines = [t(lang, "ap_plan", name=row.display_name, code=row.name, price=format_money(row.monthly_price_kopeks),
                fee=format_money(row.activation_fee_kopeks), share=row.revenue_share_percent, tenants=tenants_count,
                all=t(lang, "ap_yes") if row.grants_all_features else t(lang, "ap_no"))
@@ -511,8 +508,7 @@ async def features(session: AsyncSession, lang: str, page: int) -> View:
     """The catalogue by category, a page at a time, each feature with the number of tenants where it is on."""
     rows = list((await session.scalars(select(Feature).order_by(Feature.category, Feature.key))).all())
     usage = await feature_usage(session)
-    page, count = pages(len(rows), page)
-    chunk = rows[page * PAGE:(page + 1) * PAGE]
+    chunk, page, count = page_of(rows, page)
     lines, category = [t(lang, "ap_features", total=len(rows))], None
     for feature in chunk:
         if feature.category != category:
@@ -668,8 +664,7 @@ def refund_line(lang: str, refund: PlatformRefund) -> str:
 async def refunds(session: AsyncSession, lang: str, page: int) -> View:
     """Refunds, newest first, with their state and a Retry for the Stars refunds still pending."""
     rows = await list_refunds(session)
-    page, count = pages(len(rows), page)
-    chunk = rows[page * PAGE:(page + 1) * PAGE]
+    chunk, page, count = page_of(rows, page)
     lines = [t(lang, "ap_refunds", total=len(rows))] + ([refund_line(lang, r) for r in chunk] or [t(lang, "ap_nothing")])
     return View("\n".join(lines), keyboard(
         *[[(t(lang, "ap_btn_retry", id=r.id), Act(do=Do.RETRY_REFUND, a=r.id))] for r in chunk if retryable(r)],

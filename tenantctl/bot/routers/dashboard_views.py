@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantctl.bot import screens
 from tenantctl.bot.keyboards import MyBot, Row, keyboard
 from tenantctl.bot.locales import MESSAGES, money, number, t, traffic
-from tenantctl.bot.screens import PAGE, Expired, Stage, View, pager, pages
-from tenantctl.core.errors import NotFound
+from tenantctl.bot.screens import Expired, Stage, View, or_expired, page_of, pager
 from tenantctl.customers import bot_plans, cards
 from tenantctl.customers.models import BotPlan, TenantPaymentCard
 from tenantctl.stats.dashboard import Compared, Dashboard, resolve_period, tenant_dashboard
@@ -209,18 +208,14 @@ def plan_line(lang: str, plan: BotPlan) -> str:
 
 
 async def plan_or_expired(session: AsyncSession, bot: Bot, plan_id: int) -> BotPlan:
-    """The bot's plan the button names, else Expired (another bot's plan is as gone as a deleted one)."""
-    try:
-        return await bot_plans.get_plan(session, bot_id=bot.id, plan_id=plan_id)
-    except NotFound:
-        raise Expired(plan_id) from None
+    """The bot's plan the button names, else Expired."""
+    return await or_expired(bot_plans.get_plan(session, bot_id=bot.id, plan_id=plan_id), plan_id)
 
 
 async def plans(session: AsyncSession, lang: str, bot: Bot, page: int = 0) -> View:
     """The bot's plans, a page at a time, each opening its own screen, and New plan."""
     rows = await bot_plans.list_plans(session, bot_id=bot.id)
-    page, count = pages(len(rows), page)
-    chunk = rows[page * PAGE:(page + 1) * PAGE]
+    chunk, page, count = page_of(rows, page)
     text = "\n".join([t(lang, "db_plans", name=bot.name), *(f"• {plan_line(lang, plan)}" for plan in chunk)]
                      or [t(lang, "db_nothing")])
     return View(text if chunk else f"{text}\n{t(lang, 'db_nothing')}", keyboard(
@@ -260,18 +255,14 @@ def card_line(lang: str, card: TenantPaymentCard) -> str:
 
 
 async def card_or_expired(session: AsyncSession, bot: Bot, card_id: int) -> TenantPaymentCard:
-    """The bot's card the button names, else Expired (another bot's card is as gone as a removed one)."""
-    try:
-        return await cards.get_card(session, bot_id=bot.id, card_id=card_id)
-    except NotFound:
-        raise Expired(card_id) from None
+    """The bot's card the button names, else Expired."""
+    return await or_expired(cards.get_card(session, bot_id=bot.id, card_id=card_id), card_id)
 
 
 async def card_list(session: AsyncSession, lang: str, bot: Bot, page: int = 0) -> View:
     """The bot's cards, masked, a page at a time; Add and the rotation strategy."""
     rows = await cards.list_cards(session, bot_id=bot.id)
-    page, count = pages(len(rows), page)
-    chunk = rows[page * PAGE:(page + 1) * PAGE]
+    chunk, page, count = page_of(rows, page)
     rotation = t(lang, f"db_rotation_{bot.card_rotation}")
     lines = [t(lang, "db_cards", name=bot.name, rotation=rotation), *(f"• {card_line(lang, card)}" for card in chunk)]
     if not chunk:
