@@ -51,7 +51,7 @@ def _failing_inserts(app: App, table: str) -> Iterator[None]:
     """Every INSERT into `table` fails with a database error (a trigger) until the block ends."""
     url = app.settings.database_url
     if url.startswith("sqlite"):
-        with closing(sqlite3.connect(url.split("///", 1)[1], isolation_level=None, check_same_thread=False)) as conn:
+        with closing(sqlite3.connect(url.split("///", 1)[1], isolation_level=None, check_same_thread=False, timeout=30)) as conn:
             conn.execute(f"CREATE TRIGGER crash_test BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
             try:
                 yield
