@@ -111,31 +111,30 @@ class FeatureGate:
         sticky = bucket(key, str(user))
         return next((split for upto, split in flag.splits if sticky <= upto), flag)
 
+    def _answer(self, bot_id: int, key: str, user: int | str | None) -> Flag | None:
+        """The flag as it answers `user` (a user-sticky rollout's split); None when unknown."""
+        flag = self._flags.get(bot_id, _NONE).get(key)
+        if flag is not None and flag.splits is not None and user is not None:
+            return self._split(flag, key, user)
+        return flag
+
     def is_enabled(self, bot_id: int, key: str, user: int | str | None = None) -> bool:
         """Whether `key` is on for the bot (and its end user `user`, for a user-sticky rollout); unknown is off."""
-        flag = self._flags.get(bot_id, _NONE).get(key)
+        flag = self._answer(bot_id, key, user)
         if flag is None:
             return False
-        if flag.splits is not None and user is not None:
-            flag = self._split(flag, key, user)
         flag.hits += 1
         return flag.enabled
 
     def value(self, bot_id: int, key: str, user: int | str | None = None) -> str | None:
         """A mode feature's effective value (None when off), for the end user `user` under a user-sticky rollout."""
-        flag = self._flags.get(bot_id, _NONE).get(key)
+        flag = self._answer(bot_id, key, user)
         if flag is None:
             return None
-        if flag.splits is not None and user is not None:
-            flag = self._split(flag, key, user)
         flag.hits += 1
         return flag.value
 
     def config(self, bot_id: int, key: str, user: int | str | None = None) -> dict[str, Any]:
         """The merged config of `key` for the bot ({} when unknown), for the end user `user` under a user-sticky rollout."""
-        flag = self._flags.get(bot_id, _NONE).get(key)
-        if flag is None:
-            return {}
-        if flag.splits is not None and user is not None:
-            flag = self._split(flag, key, user)
-        return dict(flag.config)
+        flag = self._answer(bot_id, key, user)
+        return {} if flag is None else dict(flag.config)
