@@ -56,7 +56,22 @@ class Feature(Base):
     )
 
 
-class BotFlagException(Base):
+class FlagAnswer:
+    """The columns of a stored answer for a feature: a plan's snapshot or a bot's exception."""
+
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    value: Mapped[str | None] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    # Per-user rollouts: [{"upto", "enabled", "value", "config"}], ascending `upto`; an end user whose bucket
+    # (flags.rollout) is at most `upto` gets that answer (first match), everyone else the columns above. None: no split.
+    user_splits: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class BotFlagException(FlagAnswer, Base):
     """One bot's answer for one feature where it differs from its plan's snapshot (`plans.models.PlanFeatureFlag`):
     a live override, or a grant's tenant-sticky rollout that takes the bot in. Written by `plans.effective` only."""
 
@@ -69,16 +84,6 @@ class BotFlagException(Base):
     bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
     feature_key: Mapped[str] = mapped_column(
         ForeignKey("features.key", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
-    )
-    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    value: Mapped[str | None] = mapped_column(String(64))
-    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
-    source: Mapped[str] = mapped_column(String(16), nullable=False)
-    # Per-user rollouts: [{"upto", "enabled", "value", "config"}], ascending `upto`; an end user whose bucket
-    # (flags.rollout) is at most `upto` gets that answer (first match), everyone else the columns above. None: no split.
-    user_splits: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, server_default=func.now(), onupdate=func.now(), nullable=False
     )
 
 

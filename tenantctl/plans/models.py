@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Str
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantctl.core.db import Base, JSONType, Timestamps, UTCDateTime
-from tenantctl.flags.models import FLAG_SOURCES, ROLLOUT_BY
+from tenantctl.flags.models import FLAG_SOURCES, ROLLOUT_BY, FlagAnswer
 
 SUBSCRIPTION_STATUSES = ("active", "expired", "cancelled")
 
@@ -73,7 +73,7 @@ class PlanFeatureGrant(Timestamps, Base):
     rollout_by: Mapped[str] = mapped_column(String(8), default="tenant", server_default="tenant", nullable=False)
 
 
-class PlanFeatureFlag(Base):
+class PlanFeatureFlag(FlagAnswer, Base):
     """A plan's answer for one feature, for its tenants with an active subscription and for the others: every
     tenant's effective flag unless it has an exception (`flags.models.BotFlagException`). Rewritten by
     `plans.effective.recompute_flags` when a grant, the plan or the catalogue changes: two rows, whatever the tenants."""
@@ -87,14 +87,6 @@ class PlanFeatureFlag(Base):
     active: Mapped[bool] = mapped_column(Boolean, primary_key=True)  # the answer for an active subscription
     feature_key: Mapped[str] = mapped_column(
         ForeignKey("features.key", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
-    )
-    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    value: Mapped[str | None] = mapped_column(String(64))
-    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
-    source: Mapped[str] = mapped_column(String(16), nullable=False)
-    user_splits: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)  # as BotFlagException.user_splits
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, server_default=func.now(), onupdate=func.now(), nullable=False
     )
 
 
