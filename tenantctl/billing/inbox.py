@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.billing.models import (
@@ -22,6 +21,7 @@ from tenantctl.billing.models import (
     pending_renewals,
 )
 from tenantctl.billing.service import PaymentResult, record_payment, renewal_stars
+from tenantctl.core.db import conflict_insert
 from tenantctl.core.errors import Conflict, NotFound
 from tenantctl.core.money import format_money
 from tenantctl.core.settings import Settings
@@ -29,8 +29,7 @@ from tenantctl.core.settings import Settings
 
 async def receive_payment(session: AsyncSession, **fields) -> PaymentInbox:
     """Record money that arrived (the PaymentInbox columns as keywords), once: a repeat returns the row already there."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(PaymentInbox).values(**fields)
+    insert = conflict_insert(session.bind.dialect, PaymentInbox).values(**fields)
     # a no-op update on a repeat, so that RETURNING gives the row either way (one statement)
     upsert = insert.on_conflict_do_update(index_elements=["method", "charge_id"], set_={"charge_id": insert.excluded.charge_id})
     return await session.scalar(upsert.returning(PaymentInbox), execution_options={"populate_existing": True})

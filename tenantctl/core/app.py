@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from tenantctl.core.crypto import SecretBox, constant_time_equal, load_secret_box
-from tenantctl.core.db import create_engine, mask_url, session_factory, unit_of_work
+from tenantctl.core.db import conflict_insert, create_engine, mask_url, session_factory, unit_of_work
 from tenantctl.core.errors import ConfigError
 from tenantctl.core.models import KeyVerifier
 from tenantctl.core.settings import Settings
@@ -118,8 +117,7 @@ class App:
 
 async def _pin(connection: AsyncConnection, verifier: str) -> str:
     """Store the verifier unless another process just did; the stored one either way."""
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    await connection.execute(insert(KeyVerifier).values(id=1, verifier=verifier).on_conflict_do_nothing())
+    await connection.execute(conflict_insert(connection.dialect, KeyVerifier).values(id=1, verifier=verifier).on_conflict_do_nothing())
     return await connection.scalar(select(KeyVerifier.verifier))
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -50,8 +50,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
 """JSON on SQLite, JSONB on PostgreSQL."""
+
+
+def conflict_insert(dialect: Any, table: Any) -> Any:
+    """An INSERT that takes ON CONFLICT clauses, for this dialect (PostgreSQL or SQLite)."""
+    return (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
+
 
 BigID = BigInteger().with_variant(Integer(), "sqlite")
 """A 64-bit surrogate key that still autoincrements on SQLite."""

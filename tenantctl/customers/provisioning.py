@@ -18,12 +18,11 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import exists, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from tenantctl.core.crypto import SecretBox
-from tenantctl.core.db import run_in_transaction
+from tenantctl.core.db import conflict_insert, run_in_transaction
 from tenantctl.core.errors import ConfigError, Invalid
 from tenantctl.customers.models import (
     PANEL_ACTIONS,
@@ -116,8 +115,7 @@ async def open_panel(session: AsyncSession, *, env: Mapping[str, str], box: Secr
 
 
 async def _add_traffic(session: AsyncSession, *, bot_id: int, day: date, consumed_bytes: int = 0, sold_bytes: int = 0) -> None:
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    row = dialect.insert(TrafficDaily).values(bot_id=bot_id, day=day, consumed_bytes=consumed_bytes, sold_bytes=sold_bytes)
+    row = conflict_insert(session.bind.dialect, TrafficDaily).values(bot_id=bot_id, day=day, consumed_bytes=consumed_bytes, sold_bytes=sold_bytes)
     table = TrafficDaily.__table__.c
     await session.execute(row.on_conflict_do_update(index_elements=["bot_id", "day"], set_={
         "consumed_bytes": table.consumed_bytes + row.excluded.consumed_bytes, "sold_bytes": table.sold_bytes + row.excluded.sold_bytes}))

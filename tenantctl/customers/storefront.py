@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
+from tenantctl.core.db import conflict_insert
 from tenantctl.core.errors import Conflict, Invalid
 from tenantctl.customers.models import RUNNING_STATUSES, Subscription, Transaction, User
 from tenantctl.customers.provisioning import grant_subscription
@@ -22,14 +22,10 @@ REFERRAL_BONUS_KEY = "REFERRAL_INVITER_BONUS_KOPEKS"  # what an inviter gets on 
 REFERRAL_PREFIX = "ref_"
 
 
-def _dialect(session: AsyncSession):
-    return postgresql if session.bind.dialect.name == "postgresql" else sqlite
-
-
 async def ensure_user(session: AsyncSession, *, bot_id: int, telegram_id: int, username: str | None, first_name: str | None,
                       language_code: str | None) -> User:
     """The bot's end user with this Telegram id, created on first contact (one statement either way)."""
-    insert = _dialect(session).insert(User).values(bot_id=bot_id, telegram_id=telegram_id, username=(username or None) and username[:64],
+    insert = conflict_insert(session.bind.dialect, User).values(bot_id=bot_id, telegram_id=telegram_id, username=(username or None) and username[:64],
                                          first_name=(first_name or None) and first_name[:128],
                                          language_code=(language_code or None) and language_code[:8])
     upsert = insert.on_conflict_do_update(index_elements=["bot_id", "telegram_id"], set_={"username": insert.excluded.username})
@@ -95,7 +91,7 @@ async def reward_referrer(session: AsyncSession, *, bot_id: int, invitee: User, 
         bonus = 0
     if bonus <= 0:
         return 0
-    once = _dialect(session).insert(Transaction).values(
+    once = conflict_insert(session.bind.dialect, Transaction).values(
         bot_id=bot_id, user_id=invitee.referred_by_id, kind="deposit", status="succeeded", amount_kopeks=bonus,
         payment_method="balance", external_id=f"referral:{invitee.id}").on_conflict_do_nothing().returning(Transaction.id)
     if await session.scalar(once) is None:  # rewarded before

@@ -16,10 +16,9 @@ from datetime import date
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.core.db import utcnow
+from tenantctl.core.db import conflict_insert, utcnow
 from tenantctl.core.tasks import cancel_and_wait
 from tenantctl.flags.models import BotFeatureFlag, FlagUsageDaily
 
@@ -56,9 +55,8 @@ async def record_usage(session: AsyncSession, *, counts: Counts, day: date) -> i
     known = set((await session.scalars(select(BotFeatureFlag.bot_id).where(BotFeatureFlag.bot_id.in_(bots)).distinct())).all())
     rows = [{"day": day, "bot_id": bot_id, "feature_key": key, "result": result, "count": n}
             for (bot_id, key, result), n in sorted(counts.items()) if bot_id in known and n]
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(rows), UPSERT_ROWS):
-        statement = insert(FlagUsageDaily).values(rows[start:start + UPSERT_ROWS])
+        statement = conflict_insert(session.bind.dialect, FlagUsageDaily).values(rows[start:start + UPSERT_ROWS])
         await session.execute(statement.on_conflict_do_update(
             index_elements=["day", "bot_id", "feature_key", "result"],
             set_={"count": FlagUsageDaily.count + statement.excluded["count"]},

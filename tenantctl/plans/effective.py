@@ -22,10 +22,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
 from sqlalchemy import and_, delete, func, insert, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantctl.core.db import utcnow
+from tenantctl.core.db import conflict_insert, utcnow
 from tenantctl.flags.catalogue import mode_off_value
 from tenantctl.flags.live import notify_flags_changed
 from tenantctl.flags.models import BotFlagException, Feature, TenantFeatureOverride
@@ -218,7 +217,7 @@ async def _store_snapshots(session: AsyncSession, snapshots: dict[tuple[int, boo
              for (plan_id, active, key), answer in sorted(snapshots.items()) if stored.get((plan_id, active, key)) != answer]
     if not stale:
         return False
-    upsert = (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert(table)
+    upsert = conflict_insert(session.bind.dialect, table)
     await session.execute(
         upsert.on_conflict_do_update(
             index_elements=[table.c.plan_tier_id, table.c.active, table.c.feature_key],
