@@ -77,7 +77,7 @@ def format_time(value: datetime) -> str:
 class PanelClient:
     """The panel's user API at `base_url` (with or without its `/api`), authenticated by `api_key`."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(self, base_url: str, api_key: str, *, squads: tuple[str, ...] = (), timeout: float = TIMEOUT_SECONDS) -> None:
         base = base_url.strip().rstrip("/")
         parts = urlsplit(base)
         if parts.username or parts.password:
@@ -87,6 +87,7 @@ class PanelClient:
         self._api = base if base.endswith("/api") else f"{base}/api"
         self._host = parts.hostname
         self._api_key = api_key
+        self._squads = list(squads)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._http: aiohttp.ClientSession | None = None
 
@@ -105,12 +106,20 @@ class PanelClient:
             await self._http.close()
             self._http = None
 
+    async def new_user_squads(self) -> list[str]:
+        """The internal squads a new user joins (their nodes are what it may connect to): the configured ones, else
+        every squad the panel has, read once."""
+        if not self._squads:
+            found = await self._call("GET", "/internal-squads")
+            self._squads = [squad["uuid"] for squad in found.get("internalSquads", [])]
+        return list(self._squads)
+
     async def create_user(self, *, username: str, expire_at: datetime, traffic_limit_bytes: int, device_limit: int,
                           telegram_id: int | None = None, description: str | None = None, tag: str | None = None) -> PanelUser:
-        """Create an active user whose traffic never resets; USER_EXISTS if the username is taken."""
+        """Create an active user, in `new_user_squads`, whose traffic never resets; USER_EXISTS if the username is taken."""
         body = {"username": username, "status": ACTIVE, "expireAt": format_time(expire_at), "trafficLimitBytes": traffic_limit_bytes,
                 "trafficLimitStrategy": "NO_RESET", "hwidDeviceLimit": device_limit, "telegramId": telegram_id,
-                "description": description, "tag": tag}
+                "description": description, "tag": tag, "activeInternalSquads": await self.new_user_squads() or None}
         return PanelUser.from_api(await self._call("POST", "/users", {k: v for k, v in body.items() if v is not None}))
 
     async def update_user(self, uuid: str, *, expire_at: datetime, traffic_limit_bytes: int, device_limit: int,

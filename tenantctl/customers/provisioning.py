@@ -10,6 +10,7 @@ Panel usernames are `t{bot_id}_{telegram_id}`: tenants sharing one panel never c
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -42,7 +43,7 @@ from tenantctl.customers.panel import (
     PanelError,
     PanelUser,
 )
-from tenantctl.flags.keys import PANEL_API_KEY_KEY, PANEL_AUTH_TYPE_KEY, PANEL_URL_KEY
+from tenantctl.flags.keys import PANEL_API_KEY_KEY, PANEL_AUTH_TYPE_KEY, PANEL_SQUADS_KEY, PANEL_URL_KEY
 from tenantctl.tenants.config import plaintext_of
 from tenantctl.tenants.lookup import get_master
 from tenantctl.tenants.models import Bot, BotConfiguration
@@ -55,7 +56,8 @@ PANEL_BACKOFF_CAP = timedelta(hours=1)  # a paid subscription is never given up 
 PANEL_CLAIM = timedelta(minutes=2)  # how long a claimed job is not due for anyone else
 TRAFFIC_TAIL = timedelta(days=1)  # an ended subscription's traffic is still read this long: its last hours count too
 PULL_CONCURRENCY = 8
-PANEL_KEYS = (PANEL_URL_KEY, PANEL_API_KEY_KEY, PANEL_AUTH_TYPE_KEY)
+PANEL_KEYS = (PANEL_URL_KEY, PANEL_API_KEY_KEY, PANEL_AUTH_TYPE_KEY, PANEL_SQUADS_KEY)
+_SQUAD_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def panel_username(bot_id: int, telegram_id: int) -> str:
@@ -82,10 +84,11 @@ class Provisioned:
 
 @dataclass(frozen=True)
 class PanelSettings:
-    """Where the operator's panel is and its API key."""
+    """Where the operator's panel is, its API key, and the internal squads new users join (empty: all of them)."""
 
     api_url: str
     api_key: str = field(repr=False)
+    squads: tuple[str, ...] = ()
 
 
 def panel_settings(values: Mapping[str, Any]) -> PanelSettings | None:
@@ -99,7 +102,11 @@ def panel_settings(values: Mapping[str, Any]) -> PanelSettings | None:
     key = str(values.get(PANEL_API_KEY_KEY) or "").strip()
     if not key:
         raise ConfigError(f"{PANEL_URL_KEY} is set but {PANEL_API_KEY_KEY} is not")
-    return PanelSettings(api_url=url, api_key=key)
+    squads = tuple(part.strip() for part in str(values.get(PANEL_SQUADS_KEY) or "").split(",") if part.strip())
+    wrong = [squad for squad in squads if not _SQUAD_RE.match(squad)]
+    if wrong:
+        raise ConfigError(f"{PANEL_SQUADS_KEY} holds {wrong[0]!r}, not a squad's UUID (several are separated by commas)")
+    return PanelSettings(api_url=url, api_key=key, squads=squads)
 
 
 async def open_panel(session: AsyncSession, *, env: Mapping[str, str], box: SecretBox) -> PanelClient | None:
@@ -111,7 +118,7 @@ async def open_panel(session: AsyncSession, *, env: Mapping[str, str], box: Secr
                                                                     BotConfiguration.config_key.in_(PANEL_KEYS)))
         values = {row.config_key: plaintext_of(row, box) for row in rows}
     found = panel_settings(values) or panel_settings(env)
-    return PanelClient(found.api_url, found.api_key) if found else None
+    return PanelClient(found.api_url, found.api_key, squads=found.squads) if found else None
 
 
 async def _add_traffic(session: AsyncSession, *, bot_id: int, day: date, consumed_bytes: int = 0, sold_bytes: int = 0) -> None:

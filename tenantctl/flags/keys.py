@@ -43,6 +43,7 @@ PLATFORM_SETTING_KEYS = frozenset({
 # In order, prefixes first: a key takes the first family it matches (C2C_ADMIN_CHAT_ID is C2C_ADMIN_*).
 # the operator's VPN panel, as its `.env` names it (master-only: the REMNAWAVE_* family below)
 PANEL_URL_KEY, PANEL_API_KEY_KEY, PANEL_AUTH_TYPE_KEY = "REMNAWAVE_API_URL", "REMNAWAVE_API_KEY", "REMNAWAVE_AUTH_TYPE"
+PANEL_SQUADS_KEY = "SIMPLE_SUBSCRIPTION_SQUAD_UUID"  # the internal squad(s) a new panel user joins; empty: every squad
 
 MASTER_ONLY_FAMILIES = (
     _family("REMNAWAVE_*", "the operator's panel", r"REMNAWAVE_\w+"),

@@ -2,7 +2,7 @@
 
 `FakeRemnawave` serves over real HTTP on 127.0.0.1 exactly the endpoints `tenantctl.customers.panel.PanelClient` uses,
 answering as panel 2.x does (`{"response": user}`, errors as `{"message", "errorCode", "statusCode"}`), with users kept
-in memory. Failures come on demand: `fail_next(n)` answers the next n requests with 503, `down()` every request until
+in memory and one internal squad (`squads` holds them; a user joins those named in its creation). Failures come on demand: `fail_next(n)` answers the next n requests with 503, `down()` every request until
 `up()`, and `lose_next_responses(n)` carries out the next n requests but drops the connection before answering.
 """
 
@@ -51,6 +51,7 @@ class FakeRemnawave:
     def __init__(self, api_key: str = "fake-remnawave-key") -> None:
         self.api_key = api_key
         self.users: dict[str, dict[str, Any]] = {}  # by uuid, as the panel would answer them
+        self.squads: dict[str, str] = {str(uuid_module.uuid4()): "Default-Squad"}  # internal squads: uuid -> name
         self.requests: list[PanelRequest] = []
         self._fail = 0
         self._lose = 0
@@ -65,6 +66,7 @@ class FakeRemnawave:
         app.router.add_get("/api/users/by-username/{username}", self._by_username)
         app.router.add_get("/api/users/{uuid}", self._by_uuid)
         app.router.add_post("/api/users/{uuid}/actions/{action}", self._action)
+        app.router.add_get("/api/internal-squads", self._internal_squads)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -140,11 +142,15 @@ class FakeRemnawave:
             return _error(400, "Validation failed", "A000")
         if any(u["username"] == username for u in self.users.values()):
             return _error(400, "User username already exists", "A019")
+        squads = body.get("activeInternalSquads") or []
+        if any(squad not in self.squads for squad in squads):
+            return _error(404, "Internal squad not found", "A094")
         uid, short = str(uuid_module.uuid4()), secrets.token_urlsafe(12)
         user = {"uuid": uid, "shortUuid": short, "username": username, "status": body.get("status", "ACTIVE"),
                 "expireAt": body["expireAt"], "trafficLimitBytes": body.get("trafficLimitBytes", 0),
                 "trafficLimitStrategy": body.get("trafficLimitStrategy", "NO_RESET"), "hwidDeviceLimit": body.get("hwidDeviceLimit"),
                 "telegramId": body.get("telegramId"), "description": body.get("description"), "tag": body.get("tag"),
+                "activeInternalSquads": [{"uuid": squad, "name": self.squads[squad]} for squad in squads],
                 "subscriptionUrl": f"{self.url}/api/sub/{short}", "createdAt": _now(), "updatedAt": _now(),
                 "userTraffic": {"usedTrafficBytes": 0, "lifetimeUsedTrafficBytes": 0, "onlineAt": None}}
         self.users[uid] = user
@@ -162,6 +168,12 @@ class FakeRemnawave:
             user["status"] = "ACTIVE"
         user["updatedAt"] = _now()
         return web.json_response({"response": user})
+
+    async def _internal_squads(self, request: web.Request) -> web.Response:
+        squads = [{"uuid": uid, "name": name, "info": {"membersCount": sum(
+            any(s["uuid"] == uid for s in u["activeInternalSquads"]) for u in self.users.values())}}
+            for uid, name in self.squads.items()]
+        return web.json_response({"response": {"total": len(squads), "internalSquads": squads}})
 
     async def _by_uuid(self, request: web.Request) -> web.Response:
         user = self.users.get(request.match_info["uuid"])

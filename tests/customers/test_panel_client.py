@@ -37,9 +37,12 @@ async def test_a_user_is_created_read_updated_and_switched(fake, client) -> None
             created.telegram_id, created.tag, created.used_traffic_bytes) == (
         "t7_501", "ACTIVE", EXPIRY.replace(microsecond=250000), 50 * GIB, 3, 501, "TENANT_7", 0)
     assert created.subscription_url.startswith(fake.url + "/api/sub/")
+    (squad,) = fake.squads
     assert fake.calls("POST")[0].body == {"username": "t7_501", "status": "ACTIVE", "expireAt": "2031-05-17T12:30:15.250Z",
                                           "trafficLimitBytes": 50 * GIB, "trafficLimitStrategy": "NO_RESET", "hwidDeviceLimit": 3,
-                                          "telegramId": 501, "description": "tenant 7", "tag": "TENANT_7"}
+                                          "telegramId": 501, "description": "tenant 7", "tag": "TENANT_7",
+                                          "activeInternalSquads": [squad]}  # no squads configured: every squad the panel has
+    assert fake.user("t7_501")["activeInternalSquads"] == [{"uuid": squad, "name": "Default-Squad"}]
 
     fake.set_used_traffic("t7_501", 3 * GIB)
     assert (await client.get_user(created.uuid)).used_traffic_bytes == 3 * GIB
@@ -53,8 +56,23 @@ async def test_a_user_is_created_read_updated_and_switched(fake, client) -> None
     assert fake.user("t7_501")["status"] == "DISABLED"
     assert (await client.enable_user(created.uuid)).status == "ACTIVE"
     assert (await client.reset_traffic(created.uuid)).used_traffic_bytes == 0
-    assert [(r.method, r.status) for r in fake.requests] == [("POST", 201), ("GET", 200), ("GET", 200), ("GET", 404), ("PATCH", 200),
-                                                             ("POST", 200), ("POST", 200), ("POST", 200)]
+    assert [(r.method, r.status) for r in fake.requests] == [("GET", 200), ("POST", 201), ("GET", 200), ("GET", 200), ("GET", 404),
+                                                             ("PATCH", 200), ("POST", 200), ("POST", 200), ("POST", 200)]
+
+
+async def test_new_users_join_the_configured_squads_and_the_panel_is_asked_for_its_squads_once(fake) -> None:
+    chosen = "3f2c5a1e-8d4b-4c6a-9e7f-0a1b2c3d4e5f"
+    fake.squads[chosen] = "Premium"
+    async with PanelClient(fake.url, KEY, squads=(chosen,)) as configured:
+        await configured.create_user(username="t7_601", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
+    assert fake.user("t7_601")["activeInternalSquads"] == [{"uuid": chosen, "name": "Premium"}]
+    assert not fake.calls("GET", "/api/internal-squads")
+
+    async with PanelClient(fake.url, KEY) as every:
+        for n in (602, 603):
+            await every.create_user(username=f"t7_{n}", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
+    assert {s["name"] for s in fake.user("t7_603")["activeInternalSquads"]} == {"Default-Squad", "Premium"}
+    assert len(fake.calls("GET", "/api/internal-squads")) == 1
 
 
 async def test_the_base_url_may_name_the_api_folder(fake) -> None:
@@ -91,6 +109,7 @@ async def test_panel_answers_become_one_error_type(fake, client) -> None:
 
 
 async def test_a_lost_answer_is_unavailable_though_the_panel_acted(fake, client) -> None:
+    await client.new_user_squads()  # read before the creation, which then is the next request
     fake.lose_next_responses(1)
     with pytest.raises(PanelError) as lost:
         await client.create_user(username="t1_2", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)

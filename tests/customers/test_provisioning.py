@@ -186,6 +186,7 @@ async def test_the_backoff_stops_growing_at_its_cap(app, fake, panel) -> None:
 async def test_a_lost_creation_answer_does_not_make_a_second_panel_user(app, fake, panel) -> None:
     bot_id, (user_id,) = await tenant(app)
     await grant(app, bot_id, user_id)
+    await panel.new_user_squads()  # the panel's squads are known already
     fake.lose_next_responses(1)  # the lookup answers 404; the creation is carried out, its answer lost
     assert await run_panel_jobs(app.sessions, panel=panel, now=NOW) == []
     assert len(fake.users) == 1
@@ -333,7 +334,8 @@ async def test_the_panel_comes_from_the_masters_configuration_or_the_environment
         assert await open_panel(session, env={}, box=app.secret_box) is None
         from_env = await open_panel(session, env=env, box=app.secret_box)
         for wrong, message in (({"REMNAWAVE_AUTH_TYPE": "caddy"}, "REMNAWAVE_AUTH_TYPE=caddy is not supported"),
-                               ({"REMNAWAVE_API_KEY": " "}, "REMNAWAVE_API_URL is set but REMNAWAVE_API_KEY is not")):
+                               ({"REMNAWAVE_API_KEY": " "}, "REMNAWAVE_API_URL is set but REMNAWAVE_API_KEY is not"),
+                               ({"SIMPLE_SUBSCRIPTION_SQUAD_UUID": "premium"}, "holds 'premium', not a squad's UUID")):
             with pytest.raises(ConfigError, match=message):
                 await open_panel(session, env=env | wrong, box=app.secret_box)
     async with from_env:
@@ -343,7 +345,9 @@ async def test_the_panel_comes_from_the_masters_configuration_or_the_environment
         master = Bot(name="operator", is_master=True, token_encrypted="x", token_fingerprint=secrets.token_hex(32), status="active")
         session.add(master)
         await session.flush()
+        squad = next(iter(fake.squads))
         session.add_all([BotConfiguration(bot_id=master.id, config_key="REMNAWAVE_API_URL", value=fake.url, source="master"),
+                         BotConfiguration(bot_id=master.id, config_key="SIMPLE_SUBSCRIPTION_SQUAD_UUID", value=f" {squad}, ", source="master"),
                          BotConfiguration(bot_id=master.id, config_key="REMNAWAVE_API_KEY", value=None, source="master",
                                           encrypted_value=app.secret_box.encrypt(KEY))])
     async with app.unit_of_work() as session:
@@ -351,6 +355,7 @@ async def test_the_panel_comes_from_the_masters_configuration_or_the_environment
                                        box=app.secret_box)
     async with from_master:
         assert await from_master.find_user("nobody") is None
+        assert await from_master.new_user_squads() == [squad]  # the master's squad, not asked of the panel
     assert [r.status for r in fake.requests] == [404, 404]  # both answered with the key: from the environment, then the master
 
 
