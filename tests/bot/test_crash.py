@@ -141,7 +141,7 @@ async def test_a_killed_bot_loses_no_paid_activation(bot_app: App, fake: FakeTel
         bot = subprocess.Popen([*CLI, "bot", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             mark = master.mark()
-            await master.wait_for(lambda call: call.method == "getStarTransactions", after=mark, timeout=20)  # it runs
+            await master.wait_for(lambda call: call.method == "getStarTransactions", after=mark, timeout=60)  # it runs (started under load, aiogram alone takes seconds to import)
             await asyncio.sleep(0.5)  # and polls
             master.checkout(USER, invoice.result)  # the bot answers the pre-checkout query; Telegram then delivers the payment
             await master.wait_for(lambda call: call.method == "answerPreCheckoutQuery", after=mark, timeout=20)
