@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
@@ -73,6 +73,26 @@ async def start_order(session: AsyncSession, *, bot_id: int, user: User, plan_id
     session.add(order)
     await session.flush()
     return order, card
+
+
+async def renewal_order(session: AsyncSession, *, bot_id: int, user_id: int, plan_id: int,
+                        stars_rate_kopeks: int) -> tuple[Order, BotPlan] | None:
+    """An auto-renewal's Stars order of the plan a reminder offers (an ordinary order, paid through the inbox like any
+    purchase), and its plan; None when Stars are not offered or the plan is no longer on sale."""
+    user = await session.scalar(select(User).where(User.id == user_id, User.bot_id == bot_id))
+    if user is None:
+        return None
+    try:
+        order, _ = await start_order(session, bot_id=bot_id, user=user, plan_id=plan_id, method=STARS, stars_rate_kopeks=stars_rate_kopeks)
+    except (Conflict, NotFound):  # refused before anything was written
+        return None
+    return order, await get_plan(session, bot_id=bot_id, plan_id=plan_id)
+
+
+async def cancel_order(session: AsyncSession, *, bot_id: int, order_id: int) -> None:
+    """An order whose invoice never reached its payer: closed while still unpaid, so a payment of it is refunded."""
+    await session.execute(update(Order).where(Order.id == order_id, Order.bot_id == bot_id, Order.status.in_(("pending",)))
+                          .values(status="cancelled"))
 
 
 async def check_stars_checkout(session: AsyncSession, *, bot_id: int, order_id: int, payer_telegram_id: int, amount: int,

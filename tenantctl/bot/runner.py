@@ -60,6 +60,7 @@ from tenantctl.core.db import utcnow
 from tenantctl.core.errors import ConfigError
 from tenantctl.customers.panel import PanelClient
 from tenantctl.customers.provisioning import mark_link_sent, open_panel, run_panel_jobs, unsent_links
+from tenantctl.customers.renewals import AUTO_RENEWAL, due_reminders, remind_days
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.flags.live import FlagWatcher
 from tenantctl.flags.usage import UsageFlusher
@@ -158,7 +159,8 @@ class Runner:
     """Runs and supervises every bot; `start`, then `stop` (or `run` until a signal)."""
 
     def __init__(self, app: App, *, webhook: WebhookConfig | None = None, interval: float = 3.0, poll_timeout: int = 25,
-                 housekeeping_interval: float = 60.0, reconcile_interval: float = 300.0, with_api: bool = False) -> None:
+                 housekeeping_interval: float = 60.0, reconcile_interval: float = 300.0, reminder_interval: float = 60.0,
+                 with_api: bool = False) -> None:
         self.app = app
         self.webhook = webhook
         self.with_api = with_api  # the tenant API on the webhook listener too
@@ -168,6 +170,8 @@ class Runner:
         self._housekept_at = float("-inf")
         self.reconcile_interval = reconcile_interval
         self._reconciled_at = float("-inf")
+        self.reminder_interval = reminder_interval
+        self._reminded_at = float("-inf")
         self.gate = FeatureGate(app.sessions, ttl=300.0)  # kept fresh by the watcher; the TTL is a backstop
         self.panel: PanelClient | None = None  # the operator's VPN panel, when configured
         self.flag_watcher = FlagWatcher([self.gate], app.settings.database_url)
@@ -253,6 +257,7 @@ class Runner:
                     await renewals.deliver(master.bot, self.app)
                     await self._reconcile(master.bot)
                 await self._provision()
+                await self._remind()
             except Exception as exc:  # keep supervising whatever one round hit
                 log.error("supervisor round failed: %s", scrub_tokens(f"{type(exc).__name__}: {exc}"))
 
@@ -275,6 +280,25 @@ class Runner:
                 continue
             async with self.app.unit_of_work() as session:
                 await mark_link_sent(session, job_id=item.job_id)
+
+    async def _remind(self) -> None:
+        """Every `reminder_interval` s: remind the end users of each running tenant bot whose subscription ends within the
+        tenant's window (its auto_renewal config), from that bot; with auto_renewal on, with a Stars invoice."""
+        now = asyncio.get_running_loop().time()
+        if now - self._reminded_at < self.reminder_interval:
+            return
+        self._reminded_at = now
+        tenants = [running.info.id for running in self.bots.values() if not running.info.is_master]
+        for bot_id in tenants:
+            await self.gate.load(bot_id)
+        async with self.app.unit_of_work() as session:
+            due = await due_reminders(session, windows={bot_id: remind_days(self.gate.config(bot_id, AUTO_RENEWAL)) for bot_id in tenants},
+                                      now=utcnow())
+        for item in due:
+            running = self.bots.get(item.bot_id)
+            if running is not None:  # the bot is stopped: its reminders go out once it runs again
+                await storefront.send_reminder(running.bot, self.app, running.info, item,
+                                               auto_renewal=self.gate.is_enabled(item.bot_id, AUTO_RENEWAL, item.telegram_id))
 
     async def _housekeeping(self) -> None:
         """Every `housekeeping_interval` s: write the flag usage counts, remove overrides past their expiry and drop

@@ -86,6 +86,8 @@ class Subscription(Timestamps, Base):
     traffic_used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     device_limit: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
     subscription_url: Mapped[str | None] = mapped_column(String(512))  # from the VPN panel, once provisioned
+    # when the renewal reminder of the current period went out (NULL: not yet); an extension clears it
+    renewal_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Transaction(Base):

@@ -130,7 +130,8 @@ async def _add_traffic(session: AsyncSession, *, bot_id: int, day: date, consume
 
 async def grant_subscription(session: AsyncSession, *, bot_id: int, user: User, days: int, traffic_gb: int, devices: int,
                              plan_id: int | None, status: str, now: datetime) -> Subscription:
-    """Extend the user's running subscription by `days` from max(now, its end), or start one; queue its panel sync."""
+    """Extend the user's running subscription by `days` from max(now, its end) (a renewal before the end loses no day),
+    or start one; queue its panel sync."""
     if user.bot_id != bot_id:
         raise Invalid("not this bot's user")
     if status not in RUNNING_STATUSES:
@@ -155,6 +156,7 @@ async def grant_subscription(session: AsyncSession, *, bot_id: int, user: User, 
         subscription.traffic_limit_bytes = limit and subscription.traffic_used_bytes + limit
         subscription.device_limit = devices
         subscription.bot_plan_id = plan_id if plan_id is not None else subscription.bot_plan_id
+        subscription.renewal_reminded_at = None  # a new period, to be reminded of in its turn
     await session.flush()
     session.add(PanelJob(bot_id=bot_id, subscription_id=subscription.id, action=SYNC, next_attempt_at=now))
     if status == "active" and limit:

@@ -266,6 +266,7 @@ class FakeBot:
         self._open_queries: dict[str, dict[str, Any]] = {}
         self._webhook_task: asyncio.Task[None] | None = None
         self._webhook_error: tuple[int, str] | None = None
+        self._blocked: set[int] = set()  # users who blocked the bot: sending to them is refused with 403
 
     # ----- test side: inspecting calls -----------------------------------
 
@@ -396,6 +397,13 @@ class FakeBot:
         self._open_queries[query["id"]] = {"kind": "callback_query"}
         return self._inject("callback_query", query)
 
+    def block(self, user_id: int, blocked: bool = True) -> None:
+        """The user blocks the bot (or, with ``blocked=False``, unblocks it): messages to them get 403 Forbidden."""
+        if blocked:
+            self._blocked.add(user_id)
+        else:
+            self._blocked.discard(user_id)
+
     def checkout(
         self, user_id: int, invoice_message: dict[str, Any] | int, *, chat_id: int | None = None
     ) -> dict[str, Any]:
@@ -508,6 +516,8 @@ class FakeBot:
         return {"id": self.id, "is_bot": True, "first_name": self.first_name, "username": self.username}
 
     def _new_message(self, chat_id: int, sender: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        if sender["id"] == self.id and chat_id in self._blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         message_id = next(self._message_ids.setdefault(chat_id, itertools.count(1)))
         message = {
             "message_id": message_id,

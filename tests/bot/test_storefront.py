@@ -41,7 +41,8 @@ class Shopfront:
 
 @pytest_asyncio.fixture
 async def shopfront(bot_app: App, fake: FakeTelegram) -> AsyncIterator[Shopfront]:
-    """Two tenants selling on one panel: Alpha (a plan, a card, Stars, card to card, the trial, support tickets) and Beta."""
+    """Two tenants selling on one panel: Alpha (a plan, a card, Stars, card to card, the trial, auto-renewal, support tickets)
+    and Beta."""
     async with FakeRemnawave() as panel:
         bots = {}
         async with bot_app.unit_of_work() as session:
@@ -51,6 +52,8 @@ async def shopfront(bot_app: App, fake: FakeTelegram) -> AsyncIterator[Shopfront
                 feature("trial_subscription", enabled=True, category="subscription_features",
                         config={"TRIAL_DURATION_DAYS": 3, "TRIAL_TRAFFIC_LIMIT_GB": 10, "TRIAL_DEVICE_LIMIT": 1}),
                 feature("referral_program", enabled=True, category="marketing", config={"REFERRAL_INVITER_BONUS_KOPEKS": 5000}),
+                feature("auto_renewal", enabled=True, category="subscription_features",
+                        config={"AUTOPAY_WARNING_DAYS": [3, 1], "DEFAULT_AUTOPAY_DAYS_BEFORE": 3}),
                 feature("support_tickets", kind="mode", value="both", allowed=("disabled", "tickets", "contact", "both"),
                         category="support"),
             ])

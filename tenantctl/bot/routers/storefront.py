@@ -6,16 +6,20 @@ user's subscription, support. A feature turned off leaves the menu; its button p
 available" and never served. Stars go through the payment inbox (`payments.paid`, also on tenant bots); a card
 receipt goes to the tenant's admins, whose approval (checked against `bot_admins`) records the money in the inbox.
 The VPN panel is provisioned by the runner (`customers.provisioning`), which sends the link once it exists.
+Renew (in My subscription when the end is near, and under each reminder) leads to the same purchase of the plan the user
+had; the runner's supervisor sends the reminders (`send_reminder`), with a Stars order's invoice when auto_renewal is on.
 """
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot as Client
 from aiogram import F
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -29,9 +33,11 @@ from tenantctl.billing.storefront import (
     ORDER_PAYLOAD,
     approve_order,
     attach_receipt,
+    cancel_order,
     check_stars_checkout,
     offered_methods,
     reject_order,
+    renewal_order,
     start_order,
 )
 from tenantctl.bot.keyboards import ReviewAction, Row, keyboard
@@ -46,7 +52,8 @@ from tenantctl.core.errors import TenantctlError
 from tenantctl.core.money import kopeks_to_stars
 from tenantctl.customers import cards
 from tenantctl.customers.bot_plans import get_plan, list_plans
-from tenantctl.customers.models import BotPlan, User
+from tenantctl.customers.models import BotPlan, Order, User
+from tenantctl.customers.renewals import AUTO_RENEWAL, Reminder, mark_blocked, mark_reminded, remind_days, renewal_due
 from tenantctl.customers.storefront import (
     REFERRAL_BONUS_KEY,
     REFERRAL_FEATURE,
@@ -61,10 +68,12 @@ from tenantctl.flags.gate import FeatureGate
 from tenantctl.tenants.admins import list_admins
 from tenantctl.tenants.models import Bot as BotRow
 from tenantctl.tenants.permissions import role_of
+from tenantctl.tenants.telegram import scrub_tokens
 
 if TYPE_CHECKING:
     from tenantctl.bot.runner import BotInfo
 
+log = logging.getLogger(__name__)
 router = Routes("storefront")
 TRIAL, SUPPORT = "trial_subscription", "support_tickets"
 TICKET_MODES = ("tickets", "both")
@@ -81,6 +90,7 @@ class ShopDo(StrEnum):
     MY = "my"
     SUPPORT = "s"
     INVITE = "i"
+    RENEW = "r"  # the plan the user had, while on sale; else the plans
 
 
 class Shop(CallbackData, prefix="sh"):
@@ -106,6 +116,15 @@ def _menu_row(lang: str) -> Row:
     return [(t(lang, "sf_btn_menu"), MENU)]
 
 
+def _renew_row(lang: str) -> Row:
+    return [(t(lang, "sf_btn_renew"), Shop(do=ShopDo.RENEW))]
+
+
+async def _on_sale(session: AsyncSession, bot_id: int) -> bool:
+    """Whether the bot has something to sell: an active plan and a payment method."""
+    return bool(await list_plans(session, bot_id=bot_id, include_archived=False) and await offered_methods(session, bot_id=bot_id))
+
+
 async def _menu(session: AsyncSession, app: App, gate: FeatureGate, tenant: BotInfo, user: User, lang: str) -> tuple[str, Any]:
     """The greeting and a button per thing that is on for this tenant (and this user)."""
     lines = [t(tenant.default_language, "tenant_welcome", name=tenant.name)]
@@ -113,7 +132,7 @@ async def _menu(session: AsyncSession, app: App, gate: FeatureGate, tenant: BotI
     if tenant.support_username and support_mode in SUPPORT_CONTACT_MODES:
         lines.append(t(tenant.default_language, "tenant_support", support=tenant.support_username))
     rows: list[Row] = []
-    if await list_plans(session, bot_id=tenant.id, include_archived=False) and await offered_methods(session, bot_id=tenant.id):
+    if await _on_sale(session, tenant.id):
         rows.append([(t(lang, "sf_btn_buy"), Shop(do=ShopDo.PLANS))])
     if gate.is_enabled(tenant.id, TRIAL) and user.trial_used_at is None:
         rows.append([(t(lang, "sf_btn_trial"), Shop(do=ShopDo.TRIAL))])
@@ -166,6 +185,13 @@ def _plan_line(lang: str, plan: BotPlan) -> str:
              devices=number(lang, plan.device_limit))
 
 
+def order_invoice(lang: str, chat_id: int, tenant_name: str, plan: BotPlan, order: Order) -> SendInvoice:
+    """The Stars invoice of an order (payload `buy:<order>`: paid through the inbox)."""
+    title = t(lang, "sf_invoice_title", plan=plan.name, days=plan.period_days)
+    return SendInvoice(chat_id=chat_id, title=title, description=t(lang, "sf_invoice_description", name=tenant_name),
+                       payload=f"{ORDER_PAYLOAD}{order.id}", currency="XTR", prices=[LabeledPrice(label=title, amount=order.stars)])
+
+
 def _not_available() -> TenantctlError:
     """A feature that is off, or nothing to offer: the button is refused."""
     return TenantctlError("not_available", code="not_available")
@@ -200,9 +226,7 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
                                         stars_rate_kopeks=app.settings.stars_rate_kopeks)
         plan = await get_plan(session, bot_id=tenant.id, plan_id=data.a)
         if order.method == STARS:
-            title = t(lang, "sf_invoice_title", plan=plan.name, days=plan.period_days)
-            outbox.send(SendInvoice(chat_id=chat_id, title=title, description=t(lang, "sf_invoice_description", name=tenant.name),
-                                    payload=f"{ORDER_PAYLOAD}{order.id}", currency="XTR", prices=[LabeledPrice(label=title, amount=order.stars)]))
+            outbox.send(order_invoice(lang, chat_id, tenant.name, plan, order))
             return t(lang, "sf_pay_invoice"), keyboard(_menu_row(lang))
         await _wait(state, {"kind": "receipt", "order_id": order.id})
         return t(lang, "sf_card_details", price=money(lang, order.amount_kopeks), number=card.card_number, holder=card.holder_name,
@@ -212,15 +236,25 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
             raise _not_available()
         subscription = await take_trial(session, bot_id=tenant.id, user=user, config=gate.config(tenant.id, TRIAL), now=utcnow())
         return t(lang, "sf_trial_started", date=subscription.end_date.date().isoformat()), keyboard(_menu_row(lang))
+    if data.do == ShopDo.RENEW:
+        subscription = await current_subscription(session, bot_id=tenant.id, user_id=user.id)
+        plan_id = subscription.bot_plan_id if subscription is not None else None
+        if plan_id is not None and (await get_plan(session, bot_id=tenant.id, plan_id=plan_id)).is_active:
+            return await _screen(session, app, gate, tenant, user, lang, Shop(do=ShopDo.PLAN, a=plan_id), state, outbox, chat_id)
+        text, markup = await _screen(session, app, gate, tenant, user, lang, Shop(do=ShopDo.PLANS), state, outbox, chat_id)
+        return (f"{t(lang, 'plan_archived')}\n{text}" if plan_id is not None else text), markup
     if data.do == ShopDo.MY:
         subscription = await current_subscription(session, bot_id=tenant.id, user_id=user.id)
         if subscription is None:
             return t(lang, "sf_none"), keyboard(_menu_row(lang))
+        renew = (renewal_due(subscription, days=remind_days(gate.config(tenant.id, AUTO_RENEWAL)), now=utcnow())
+                 and await _on_sale(session, tenant.id))
         return t(lang, "sf_my", status=t(lang, f"sf_status_{subscription.status}"), date=subscription.end_date.date().isoformat(),
                  used=traffic(lang, subscription.traffic_used_bytes),
                  limit=traffic(lang, subscription.traffic_limit_bytes) if subscription.traffic_limit_bytes else t(lang, "sf_unlimited"),
                  devices=number(lang, subscription.device_limit),
-                 url=subscription.subscription_url or t(lang, "sf_link_pending")), keyboard(_menu_row(lang))
+                 url=subscription.subscription_url or t(lang, "sf_link_pending")), keyboard(_renew_row(lang) if renew else [],
+                                                                                      _menu_row(lang))
     if data.do == ShopDo.INVITE:
         if not gate.is_enabled(tenant.id, REFERRAL_FEATURE):
             raise _not_available()
@@ -361,6 +395,45 @@ async def review(query: CallbackQuery, callback_data: OrderReview, bot: Client, 
 async def _payer_language(session: AsyncSession, telegram_id: int, tenant: BotInfo) -> str:
     code = await session.scalar(select(User.language_code).where(User.bot_id == tenant.id, User.telegram_id == telegram_id))
     return pick_language(None, code)
+
+
+# ----- renewal reminders ---------------------------------------------------------------------
+
+
+async def _deliver(bot: Client, method: SendMessage | SendInvoice, item: Reminder) -> TelegramAPIError | None:
+    """Send one part of a reminder; the failure, if any (logged)."""
+    try:
+        await bot(method)
+    except TelegramAPIError as exc:
+        log.warning("bot %s: renewal reminder of subscription %s not sent: %s", item.bot_id, item.subscription_id, scrub_tokens(str(exc)))
+        return exc
+    return None
+
+
+async def send_reminder(bot: Client, app: App, tenant: BotInfo, item: Reminder, *, auto_renewal: bool) -> None:
+    """Remind an end user, from the tenant's bot, that their subscription ends: the Renew button and, with auto_renewal on,
+    a Stars invoice of the same plan. Marked reminded once sent; a user who blocked the bot is marked blocked; an invoice
+    that did not go out has its order cancelled. No transaction is open while Telegram is called."""
+    lang = pick_language(None, item.language_code)
+    offer = None
+    if auto_renewal and item.plan_id is not None:
+        async with app.unit_of_work() as session:
+            offer = await renewal_order(session, bot_id=item.bot_id, user_id=item.user_id, plan_id=item.plan_id,
+                                        stars_rate_kopeks=app.settings.stars_rate_kopeks)
+    date = item.end_date.date().isoformat()
+    text = t(lang, "sf_reminder_invoice", date=date, plan=offer[1].name) if offer else t(lang, "sf_reminder", date=date)
+    failed = await _deliver(bot, SendMessage(chat_id=item.telegram_id, text=text, reply_markup=keyboard(_renew_row(lang), _menu_row(lang))),
+                            item)
+    invoice_failed = failed
+    if offer is not None and failed is None:
+        invoice_failed = await _deliver(bot, order_invoice(lang, item.telegram_id, tenant.name, offer[1], offer[0]), item)
+    async with app.unit_of_work() as session:
+        if offer is not None and invoice_failed is not None:
+            await cancel_order(session, bot_id=item.bot_id, order_id=offer[0].id)
+        if failed is None:
+            await mark_reminded(session, bot_id=item.bot_id, subscription_id=item.subscription_id, now=utcnow())
+        elif isinstance(failed, TelegramForbiddenError):
+            await mark_blocked(session, bot_id=item.bot_id, telegram_id=item.telegram_id)
 
 
 @router.callback_query()
