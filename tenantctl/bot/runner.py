@@ -23,7 +23,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import GetUpdates
@@ -60,7 +60,7 @@ from tenantctl.core.db import utcnow
 from tenantctl.core.errors import ConfigError
 from tenantctl.customers.panel import PanelClient
 from tenantctl.customers.provisioning import mark_link_sent, open_panel, run_panel_jobs, unsent_links
-from tenantctl.customers.renewals import AUTO_RENEWAL, due_reminders, remind_days
+from tenantctl.customers.renewals import AUTO_RENEWAL, due_reminders, mark_blocked, remind_days
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.flags.live import FlagWatcher
 from tenantctl.flags.usage import UsageFlusher
@@ -275,6 +275,11 @@ class Runner:
             try:
                 await running.bot.send_message(item.telegram_id, t(lang, "sf_link", date=item.end_date.date().isoformat(),
                                                                     url=item.subscription_url))
+            except TelegramForbiddenError:  # blocked: the link waits in My subscription for their return
+                async with self.app.unit_of_work() as session:
+                    await mark_blocked(session, bot_id=item.bot_id, telegram_id=item.telegram_id)
+                    await mark_link_sent(session, job_id=item.job_id)
+                continue
             except TelegramAPIError as exc:
                 log.warning("bot %s: the subscription link could not be sent: %s", item.bot_id, scrub_tokens(str(exc)))
                 continue

@@ -224,6 +224,32 @@ async def test_the_panel_down_during_a_purchase_then_back_gives_one_user_and_the
         assert user.panel_uuid is not None and user.trial_used_at is not None
 
 
+async def test_a_link_for_a_user_who_blocked_the_bot_is_tried_once(shopfront: Shopfront) -> None:
+    alpha, fbot = shopfront.bots["Alpha"]
+    shopfront.panel.down()
+    buyer = Chat(fbot, user=BUYER)
+    await buyer.send("/start", "Welcome to Alpha!")
+    await buyer.press("Free trial", "link is on its way")
+    fbot.block(BUYER)
+    shopfront.panel.up()
+    async with shopfront.app.unit_of_work() as session:
+        await session.execute(update(PanelJob).values(next_attempt_at=utcnow()))
+    mark = fbot.mark()
+    shopfront.runner.nudge()
+    await fbot.wait_for(lambda c: c.method == "sendMessage" and c.params.get("chat_id") == BUYER and c.error is not None, after=mark)
+    for _ in range(3):  # later rounds leave them alone
+        shopfront.runner.nudge()
+        await asyncio.sleep(0.3)
+    assert len([c for c in fbot.sent[mark:] if c.method == "sendMessage" and c.params.get("chat_id") == BUYER]) == 1
+    async with shopfront.app.unit_of_work() as session:
+        assert await session.scalar(select(User.is_blocked).where(User.bot_id == alpha, User.telegram_id == BUYER)) is True
+        assert await session.scalar(select(PanelJob.link_sent)) is True
+
+    fbot.block(BUYER, False)  # back: the link is in My subscription
+    await buyer.send("/start", "Welcome to Alpha!")
+    await buyer.press("My subscription", shopfront.panel.users[next(iter(shopfront.panel.users))]["subscriptionUrl"])
+
+
 async def test_two_tenants_users_never_see_each_others_plans_or_cards(shopfront: Shopfront) -> None:
     beta, beta_bot = shopfront.bots["Beta"]
     buyer = Chat(beta_bot, user=BUYER)
