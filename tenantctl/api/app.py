@@ -7,7 +7,7 @@ database only for a token not held) and applies the token's rate limit; the hand
 database do it in a unit of work of their own. Tokens are never logged: there is no access log, and
 errors name no token.
 
-OFREP answers come from `FlagCache`. A `flags.live.FlagWatcher` empties it, and the token cache, for
+OFREP answers come from `FlagCache` (concurrent requests for a tenant not held share one read). A `flags.live.FlagWatcher` empties it, and the token cache, for
 the bots whose flags or tokens change (LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs
 while the application does. The cache also counts the evaluations it answers, and a
 `flags.usage.UsageFlusher` writes them every minute and when the application stops.
@@ -15,6 +15,7 @@ while the application does. The cache also counts the evaluations it answers, an
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -26,6 +27,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from tenantctl.api.auth import RateLimiter, Throttled, TokenCache
+from tenantctl.api.flights import Flights
 from tenantctl.api.ofrep import CONFIG_SUFFIX, evaluations
 from tenantctl.api.openapi import OPENAPI
 from tenantctl.core.app import App
@@ -101,6 +103,7 @@ class FlagCache:
         self._tenants: dict[int, TenantFlags] = {}
         self._generation = 0  # bumped by every refresh: an answer read across a change is not kept
         self._counts: Counts = {}
+        self._loads: Flights[int, TenantFlags] = Flights("ofrep-flags-load")
 
     async def refresh(self, bot_ids: Iterable[int] | None = None) -> None:
         """Forget the answers of `bot_ids` (None: every tenant's)."""
@@ -135,11 +138,23 @@ class FlagCache:
         return self._tenants.get(bot_id)
 
     async def get(self, bot_id: int) -> TenantFlags:
-        """The tenant's answers, read from the database when not held."""
+        """The tenant's answers, read from the database when not held; requests for a tenant not held share one read
+        (its error reaches each of them, and nothing is kept)."""
         held = self._tenants.get(bot_id)
         if held is not None:
             return held
-        generation = self._generation
+        loading = self._loads.join(bot_id, self._generation)
+        if loading is None:
+            generation = self._generation
+            loading = self._loads.start(bot_id, generation, lambda: self._load(bot_id, generation))
+        return await asyncio.shield(loading)
+
+    async def close(self) -> None:
+        """Stop the reads still running."""
+        await self._loads.close()
+
+    async def _load(self, bot_id: int, generation: int) -> TenantFlags:
+        """Read the tenant's answers; keep them unless a refresh came since `generation`."""
         async with self._app.unit_of_work() as session:
             subscription = await get_subscription(session, bot_id)
             rows = await explain_bot_flags(session, bot_id=bot_id)
@@ -308,6 +323,7 @@ def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | 
         yield
         await watcher.stop()
         await webapp[TOKENS_KEY].close()
+        await webapp[CACHE_KEY].close()
 
     async def flush_usage(_webapp: web.Application) -> AsyncIterator[None]:
         flusher = UsageFlusher([webapp[CACHE_KEY]], app.unit_of_work)
