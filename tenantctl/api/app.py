@@ -16,6 +16,7 @@ while the application does. The cache also counts the evaluations it answers, an
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import math
@@ -42,6 +43,8 @@ from tenantctl.tenants.schemas import tenant_as_dict
 from tenantctl.tenants.service import get_subscription
 
 MAX_BODY = 16 * 1024  # bytes: an evaluation context is small
+SMALL_BODY = 512  # bytes: the parse of a body up to this size is remembered (an SDK sends the same one at every poll)
+CONTEXTS_HELD = 4096  # small bodies' parses remembered, the least recently used forgotten first
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 APP_KEY = web.AppKey("tenantctl", App)
 LIMITER_KEY = web.AppKey("limiter", RateLimiter)
@@ -202,46 +205,54 @@ def _guarded(handler: Handler, tokens: TokenCache | None, limiter: RateLimiter |
     return guarded
 
 
-def _context(raw: bytes, key: str | None = None) -> dict[str, Any] | web.Response:
-    """The evaluation context in a request's body, or the OFREP 400 answer."""
-    def refused(code: str, details: str) -> web.Response:
-        return web.json_response({**({"key": key} if key else {}), "errorCode": code, "errorDetails": details}, status=400)
-
+@functools.lru_cache(maxsize=CONTEXTS_HELD)
+def _parse_context(raw: bytes) -> tuple[str | None, str | None, str]:
+    """A request body's targetingKey (None: none given), or its OFREP error: (targeting key, error code, details)."""
     try:
         body = json.loads(raw.decode()) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
-        return refused("PARSE_ERROR", "the body is not JSON")
+        return None, "PARSE_ERROR", "the body is not JSON"
     if not isinstance(body, dict):
-        return refused("PARSE_ERROR", "the body is not a JSON object")
+        return None, "PARSE_ERROR", "the body is not a JSON object"
     context = body.get("context", {})
     if not isinstance(context, dict) or not isinstance(context.get("targetingKey", ""), str):
-        return refused("INVALID_CONTEXT", "context must be an object, and its targetingKey a string")
-    return context
+        return None, "INVALID_CONTEXT", "context must be an object, and its targetingKey a string"
+    return context.get("targetingKey"), None, ""
 
 
-async def _body(request: web.Request) -> bytes:
-    """The request's body, at most MAX_BODY bytes (413 beyond) whatever the application's client_max_size."""
+async def _targeting_key(request: web.Request, key: str | None = None) -> str | None | web.Response:
+    """The targetingKey of the evaluation context in the request's body (None: none given), or the OFREP 400 answer.
+
+    The body is at most MAX_BODY bytes (413 beyond) whatever the application's client_max_size. A small body is all
+    there already (at most the connection's read buffer) and is read without waiting; its parse is remembered.
+    """
     content = request.content
-    if content.is_eof():  # a small body is all there already (at most the connection's read buffer)
+    if content.is_eof():
         raw = content.read_nowait()
     elif (request.content_length or 0) > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
     else:
         raw = await request.read()  # at most the application's client_max_size
-    if len(raw) > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(raw))
-    return raw
+    if len(raw) > SMALL_BODY:
+        if len(raw) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(raw))
+        targeting_key, error, details = _parse_context.__wrapped__(raw)
+    else:
+        targeting_key, error, details = _parse_context(raw)
+    if error is None:
+        return targeting_key
+    return web.json_response({**({"key": key} if key else {}), "errorCode": error, "errorDetails": details}, status=400)
 
 
 async def evaluate_flag(request: web.Request) -> web.Response:
     """POST /ofrep/v1/evaluate/flags/{key}: one flag of the token's tenant."""
     key = request.match_info["key"]
-    context = _context(await _body(request), key)
-    if isinstance(context, web.Response):
-        return context
+    targeting_key = await _targeting_key(request, key)
+    if isinstance(targeting_key, web.Response):
+        return targeting_key
     cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
     flags = cache.held(bot_id) or await cache.get(bot_id)
-    found = flags.answer(key, context.get("targetingKey"))
+    found = flags.answer(key, targeting_key)
     if found is None:
         return web.json_response({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": f"no flag {key!r}"}, status=404)
     body, result = found
@@ -252,12 +263,11 @@ async def evaluate_flag(request: web.Request) -> web.Response:
 
 async def evaluate_flags(request: web.Request) -> web.Response:
     """POST /ofrep/v1/evaluate/flags: every flag of the token's tenant, with an ETag of the tenant and its flags."""
-    context = _context(await _body(request))
-    if isinstance(context, web.Response):
-        return context
+    targeting_key = await _targeting_key(request)
+    if isinstance(targeting_key, web.Response):
+        return targeting_key
     cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
     flags = cache.held(bot_id) or await cache.get(bot_id)
-    targeting_key = context.get("targetingKey")
     if flags.splits and targeting_key is not None:  # an end user under a user-sticky rollout: this user's answers
         answers = [flags.answer(key, targeting_key) for key in flags.by_key]
         for key, (_, result) in zip(flags.by_key, answers):
