@@ -45,6 +45,7 @@ from tenantctl.tenants.service import get_subscription
 MAX_BODY = 16 * 1024  # bytes: an evaluation context is small
 SMALL_BODY = 512  # bytes: the parse of a body up to this size is remembered (an SDK sends the same one at every poll)
 CONTEXTS_HELD = 4096  # small bodies' parses remembered, the least recently used forgotten first
+BULKS_HELD = 256  # a tenant's bulk answers kept for end users under its user-sticky rollouts (one per set of splits)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 APP_KEY = web.AppKey("tenantctl", App)
 LIMITER_KEY = web.AppKey("limiter", RateLimiter)
@@ -60,28 +61,48 @@ def _json(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _bulk_body(flags: Iterable[dict[str, Any]], bot_id: int) -> tuple[bytes, str]:
-    """A bulk answer's body and its ETag, scoped to the tenant."""
-    bulk = json.dumps({"flags": list(flags)}, separators=(",", ":"), sort_keys=True).encode()
-    return bulk, '"' + hashlib.sha256(f"{bot_id}:".encode() + bulk).hexdigest()[:32] + '"'
+@dataclass
+class Bulk:
+    """A bulk answer as sent (its body, its ETag scoped to the tenant, the headers of a 200 and of a 304, built once),
+    the usage result of each feature it answers, and how many times it was given since last counted."""
+
+    body: bytes
+    etag: str
+    results: dict[str, str]
+    hits: int = 0
+    headers: CIMultiDictProxy[str] = field(init=False)
+    not_modified: CIMultiDictProxy[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "ETag": self.etag}))
+        self.not_modified = CIMultiDictProxy(CIMultiDict({"ETag": self.etag}))
+
+
+def _bulk(answers: list[tuple[str, dict[str, Any], str | None]], bot_id: int) -> Bulk:
+    """The bulk answer of (OFREP key, body, usage result or None) answers."""
+    body = json.dumps({"flags": [answer for _, answer, _ in answers]}, separators=(",", ":"), sort_keys=True).encode()
+    etag = '"' + hashlib.sha256(f"{bot_id}:".encode() + body).hexdigest()[:32] + '"'
+    return Bulk(body, etag, {key: result for key, _, result in answers if result is not None})
 
 
 @dataclass
 class TenantFlags:
-    """One tenant's OFREP answers: by key, the bulk body with its ETag, the usage result of each feature's value,
-    the answers by bucket of the keys under a user-sticky rollout, and the bulk answers given since last counted."""
+    """One tenant's OFREP answers: by key, the usage result of each feature's value, the answers by bucket of the keys
+    under a user-sticky rollout, and the bulk answers: the one for an end user in no rollout, and those for the end
+    users under a rollout, by the split each rollout gives them (at most BULKS_HELD kept)."""
 
+    bot_id: int
     by_key: dict[str, dict[str, Any]]
-    bulk: bytes
-    etag: str
     results: dict[str, str]
     splits: dict[str, tuple[str, list[tuple[int, dict[str, Any], str | None]]]]
-    bulk_hits: int = 0
-    headers: CIMultiDictProxy[str] = field(init=False)  # the bulk answer's Content-Type and ETag, built once
+    bulk: Bulk = field(init=False)
+    by_choice: dict[tuple[int, ...], Bulk] = field(init=False, default_factory=dict)
+    rollouts: list[tuple[str, list[int]]] = field(init=False)  # each user-sticky rollout's feature and its splits' upto
     encoded: dict[str, bytes] = field(init=False)  # each OFREP key's body, as sent, built once
 
     def __post_init__(self) -> None:
-        self.headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "ETag": self.etag}))
+        self.bulk = _bulk([(key, body, self.results.get(key)) for key, body in self.by_key.items()], self.bot_id)
+        self.rollouts = list({feature: [upto for upto, _, _ in by_bucket] for feature, by_bucket in self.splits.values()}.items())
         self.encoded = {key: _json(body) for key, body in self.by_key.items()}
 
     def answer(self, key: str, targeting_key: str | None) -> tuple[dict[str, Any], str | None] | None:
@@ -96,6 +117,26 @@ class TenantFlags:
                 if sticky <= upto:
                     return body, result
         return found, self.results.get(key)
+
+    def bulk_for(self, targeting_key: str | None) -> tuple[Bulk, bool]:
+        """The bulk answer for the end user `targeting_key` (None: none given), and whether it is kept (counted when
+        folded) or was built for this request alone (BULKS_HELD reached)."""
+        if targeting_key is None or not self.rollouts:
+            return self.bulk, True
+        choice = tuple(next((n for n, upto in enumerate(uptos) if sticky <= upto), len(uptos))
+                       for feature, uptos in self.rollouts for sticky in (bucket(feature, targeting_key),))
+        found = self.by_choice.get(choice)
+        if found is not None:
+            return found, True
+        found = _bulk([(key, *self.answer(key, targeting_key)) for key in self.by_key], self.bot_id)
+        if len(self.by_choice) >= BULKS_HELD:
+            return found, False
+        self.by_choice[choice] = found
+        return found, True
+
+    def bulks(self) -> list[Bulk]:
+        """Every bulk answer kept."""
+        return [self.bulk, *self.by_choice.values()]
 
 
 class FlagCache:
@@ -121,13 +162,18 @@ class FlagCache:
         counted = (bot_id, key, result)
         self._counts[counted] = self._counts.get(counted, 0) + 1
 
-    def _fold(self, bot_id: int, flags: TenantFlags) -> None:
-        """Count the bulk answers given from `flags`: one evaluation of each feature each."""
-        if flags.bulk_hits:
-            for key, result in flags.results.items():
+    def fold(self, bot_id: int, bulk: Bulk) -> None:
+        """Count the times `bulk` was given: one evaluation of each feature it answers each."""
+        if bulk.hits:
+            for key, result in bulk.results.items():
                 counted = (bot_id, key, result)
-                self._counts[counted] = self._counts.get(counted, 0) + flags.bulk_hits
-            flags.bulk_hits = 0
+                self._counts[counted] = self._counts.get(counted, 0) + bulk.hits
+            bulk.hits = 0
+
+    def _fold(self, bot_id: int, flags: TenantFlags) -> None:
+        """Count the bulk answers given from `flags`."""
+        for bulk in flags.bulks():
+            self.fold(bot_id, bulk)
 
     def take_usage(self) -> Counts:
         """The evaluations answered since the last call, by (bot, feature, result)."""
@@ -162,7 +208,7 @@ class FlagCache:
             subscription = await get_subscription(session, bot_id)
             rows = await explain_bot_flags(session, bot_id=bot_id)
         found = evaluations(rows, active=subscription is not None and subscription.status == "active")
-        flags = TenantFlags(found.by_key, *_bulk_body(found.by_key.values(), bot_id), found.results, found.splits)
+        flags = TenantFlags(bot_id, found.by_key, found.results, found.splits)
         if generation == self._generation:
             self._tenants[bot_id] = flags
         return flags
@@ -268,20 +314,14 @@ async def evaluate_flags(request: web.Request) -> web.Response:
         return targeting_key
     cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
     flags = cache.held(bot_id) or await cache.get(bot_id)
-    if flags.splits and targeting_key is not None:  # an end user under a user-sticky rollout: this user's answers
-        answers = [flags.answer(key, targeting_key) for key in flags.by_key]
-        for key, (_, result) in zip(flags.by_key, answers):
-            if result is not None:
-                cache.count(bot_id, key, result)
-        bulk, etag = _bulk_body((body for body, _ in answers), bot_id)
-        headers: Any = {"Content-Type": "application/json", "ETag": etag}
-    else:
-        flags.bulk_hits += 1
-        bulk, etag, headers = flags.bulk, flags.etag, flags.headers
+    bulk, kept = flags.bulk_for(targeting_key)
+    bulk.hits += 1
+    if not kept:
+        cache.fold(bot_id, bulk)
     wanted = request.headers.get("If-None-Match")
-    if wanted is not None and etag in [tag.strip() for tag in wanted.split(",")]:
-        return web.Response(status=304, headers={"ETag": etag})
-    return web.Response(body=bulk, headers=headers)
+    if wanted is not None and (wanted == bulk.etag or bulk.etag in [tag.strip() for tag in wanted.split(",")]):
+        return web.Response(status=304, headers=bulk.not_modified)
+    return web.Response(body=bulk.body, headers=bulk.headers)
 
 
 async def tenant(request: web.Request) -> web.Response:

@@ -32,7 +32,7 @@ async def test_concurrent_requests_for_a_cold_tenant_share_one_read(api: Api, mo
         answers = await asyncio.gather(*(cache.get(alpha) for _ in range(REQUESTS)))
     assert reads == [alpha, alpha]  # one read for the first request, one for the twenty that came together
     assert len(shared) == len(alone) > 0  # and the twenty ran the queries of one read
-    assert all(answer is answers[0] for answer in answers) and answers[0].etag == single.etag
+    assert all(answer is answers[0] for answer in answers) and answers[0].bulk.etag == single.bulk.etag
     assert cache.held(alpha) is answers[0]
     with statements(api.app) as held:
         assert await cache.get(alpha) is answers[0]
@@ -93,3 +93,35 @@ async def test_a_cancelled_request_does_not_cancel_the_shared_read(api: Api) -> 
         await first
     assert (await second).by_key and cache.held(alpha) is not None
     await cache.close()
+
+
+def test_end_users_given_the_same_splits_share_one_bulk_answer(monkeypatch) -> None:
+    from tenantctl.api.app import TenantFlags
+    from tenantctl.flags.rollout import bucket
+
+    def body(key: str, value: object) -> dict:
+        return {"key": key, "value": value, "reason": "SPLIT", "variant": str(value), "metadata": {}}
+
+    flags = TenantFlags(7, {"a": body("a", False), "a.config": body("a.config", {}), "b": body("b", True)},
+                        {"a": "off", "b": "on"}, {"a": ("a", [(50, body("a", True), "on")]),
+                                                  "a.config": ("a", [(50, body("a.config", {"X": 1}), None)])})
+    users = [f"user-{n}" for n in range(40)]
+    inside = [u for u in users if bucket("a", u) <= 50]
+    outside = [u for u in users if bucket("a", u) > 50]
+    assert inside and outside
+    assert flags.bulk_for(None) == (flags.bulk, True)
+    first, kept = flags.bulk_for(inside[0])
+    assert kept and all(flags.bulk_for(u)[0] is first for u in inside)  # built once for all of them
+    assert b'"X":1' in first.body and first.results == {"a": "on", "b": "on"} and first.etag != flags.bulk.etag
+    outer = flags.bulk_for(outside[0])[0]
+    assert outer.body == flags.bulk.body and outer.etag == flags.bulk.etag and outer.results == flags.bulk.results
+    assert len(flags.by_choice) == 2 and flags.bulks() == [flags.bulk, first, outer]
+
+    monkeypatch.setattr("tenantctl.api.app.BULKS_HELD", 0)
+    fresh = TenantFlags(7, flags.by_key, flags.results, flags.splits)
+    built, kept = fresh.bulk_for(inside[0])
+    assert not kept and built.body == first.body and not fresh.by_choice  # built for the request alone
+    cache = FlagCache(None)  # its app is only for reads from the database
+    built.hits += 1
+    cache.fold(7, built)  # what the handler does with an answer not kept: counted at once
+    assert cache.take_usage() == {(7, "a", "on"): 1, (7, "b", "on"): 1} and built.hits == 0
