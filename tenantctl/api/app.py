@@ -7,10 +7,12 @@ database only for a token not held) and applies the token's rate limit; the hand
 database do it in a unit of work of their own. Tokens are never logged: there is no access log, and
 errors name no token.
 
-OFREP answers come from `FlagCache` (concurrent requests for a tenant not held share one read). A `flags.live.FlagWatcher` empties it, and the token cache, for
-the bots whose flags or tokens change (LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs
-while the application does. The cache also counts the evaluations it answers, and a
-`flags.usage.UsageFlusher` writes them every minute and when the application stops.
+OFREP answers come from `FlagCache`, which holds each tenant's answers ready to send (bodies, bulk bodies
+with their ETags and headers); concurrent requests for a tenant not held share one read. A
+`flags.live.FlagWatcher` empties it, and the token cache, for the bots whose flags or tokens change
+(LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs while the application does. The cache
+also counts the evaluations it answers, and a `flags.usage.UsageFlusher` writes them every minute and
+when the application stops.
 """
 
 from __future__ import annotations
