@@ -7,14 +7,18 @@ database only for a token not held) and applies the token's rate limit; the hand
 database do it in a unit of work of their own. Tokens are never logged: there is no access log, and
 errors name no token.
 
-OFREP answers come from `FlagCache`. A `flags.live.FlagWatcher` empties it, and the token cache, for
-the bots whose flags or tokens change (LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs
-while the application does. The cache also counts the evaluations it answers, and a
-`flags.usage.UsageFlusher` writes them every minute and when the application stops.
+OFREP answers come from `FlagCache`, which holds each tenant's answers ready to send (bodies, bulk bodies
+with their ETags and headers); concurrent requests for a tenant not held share one read. A
+`flags.live.FlagWatcher` empties it, and the token cache, for the bots whose flags or tokens change
+(LISTEN/NOTIFY on PostgreSQL, polling on SQLite); the watcher runs while the application does. The cache
+also counts the evaluations it answers, and a `flags.usage.UsageFlusher` writes them every minute and
+when the application stops.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
 import math
@@ -26,6 +30,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from tenantctl.api.auth import RateLimiter, Throttled, TokenCache
+from tenantctl.api.flights import Flights
 from tenantctl.api.ofrep import CONFIG_SUFFIX, evaluations
 from tenantctl.api.openapi import OPENAPI
 from tenantctl.core.app import App
@@ -40,6 +45,9 @@ from tenantctl.tenants.schemas import tenant_as_dict
 from tenantctl.tenants.service import get_subscription
 
 MAX_BODY = 16 * 1024  # bytes: an evaluation context is small
+SMALL_BODY = 512  # bytes: the parse of a body up to this size is remembered (an SDK sends the same one at every poll)
+CONTEXTS_HELD = 4096  # small bodies' parses remembered, the least recently used forgotten first
+BULKS_HELD = 256  # a tenant's bulk answers kept for end users under its user-sticky rollouts (one per set of splits)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 APP_KEY = web.AppKey("tenantctl", App)
 LIMITER_KEY = web.AppKey("limiter", RateLimiter)
@@ -55,28 +63,48 @@ def _json(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _bulk_body(flags: Iterable[dict[str, Any]], bot_id: int) -> tuple[bytes, str]:
-    """A bulk answer's body and its ETag, scoped to the tenant."""
-    bulk = json.dumps({"flags": list(flags)}, separators=(",", ":"), sort_keys=True).encode()
-    return bulk, '"' + hashlib.sha256(f"{bot_id}:".encode() + bulk).hexdigest()[:32] + '"'
+@dataclass
+class Bulk:
+    """A bulk answer as sent (its body, its ETag scoped to the tenant, the headers of a 200 and of a 304, built once),
+    the usage result of each feature it answers, and how many times it was given since last counted."""
+
+    body: bytes
+    etag: str
+    results: dict[str, str]
+    hits: int = 0
+    headers: CIMultiDictProxy[str] = field(init=False)
+    not_modified: CIMultiDictProxy[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "ETag": self.etag}))
+        self.not_modified = CIMultiDictProxy(CIMultiDict({"ETag": self.etag}))
+
+
+def _bulk(answers: list[tuple[str, dict[str, Any], str | None]], bot_id: int) -> Bulk:
+    """The bulk answer of (OFREP key, body, usage result or None) answers."""
+    body = json.dumps({"flags": [answer for _, answer, _ in answers]}, separators=(",", ":"), sort_keys=True).encode()
+    etag = '"' + hashlib.sha256(f"{bot_id}:".encode() + body).hexdigest()[:32] + '"'
+    return Bulk(body, etag, {key: result for key, _, result in answers if result is not None})
 
 
 @dataclass
 class TenantFlags:
-    """One tenant's OFREP answers: by key, the bulk body with its ETag, the usage result of each feature's value,
-    the answers by bucket of the keys under a user-sticky rollout, and the bulk answers given since last counted."""
+    """One tenant's OFREP answers: by key, the usage result of each feature's value, the answers by bucket of the keys
+    under a user-sticky rollout, and the bulk answers: the one for an end user in no rollout, and those for the end
+    users under a rollout, by the split each rollout gives them (at most BULKS_HELD kept)."""
 
+    bot_id: int
     by_key: dict[str, dict[str, Any]]
-    bulk: bytes
-    etag: str
     results: dict[str, str]
     splits: dict[str, tuple[str, list[tuple[int, dict[str, Any], str | None]]]]
-    bulk_hits: int = 0
-    headers: CIMultiDictProxy[str] = field(init=False)  # the bulk answer's Content-Type and ETag, built once
+    bulk: Bulk = field(init=False)
+    by_choice: dict[tuple[int, ...], Bulk] = field(init=False, default_factory=dict)
+    rollouts: list[tuple[str, list[int]]] = field(init=False)  # each user-sticky rollout's feature and its splits' upto
     encoded: dict[str, bytes] = field(init=False)  # each OFREP key's body, as sent, built once
 
     def __post_init__(self) -> None:
-        self.headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "ETag": self.etag}))
+        self.bulk = _bulk([(key, body, self.results.get(key)) for key, body in self.by_key.items()], self.bot_id)
+        self.rollouts = list({feature: [upto for upto, _, _ in by_bucket] for feature, by_bucket in self.splits.values()}.items())
         self.encoded = {key: _json(body) for key, body in self.by_key.items()}
 
     def answer(self, key: str, targeting_key: str | None) -> tuple[dict[str, Any], str | None] | None:
@@ -92,6 +120,26 @@ class TenantFlags:
                     return body, result
         return found, self.results.get(key)
 
+    def bulk_for(self, targeting_key: str | None) -> tuple[Bulk, bool]:
+        """The bulk answer for the end user `targeting_key` (None: none given), and whether it is kept (counted when
+        folded) or was built for this request alone (BULKS_HELD reached)."""
+        if targeting_key is None or not self.rollouts:
+            return self.bulk, True
+        choice = tuple(next((n for n, upto in enumerate(uptos) if sticky <= upto), len(uptos))
+                       for feature, uptos in self.rollouts for sticky in (bucket(feature, targeting_key),))
+        found = self.by_choice.get(choice)
+        if found is not None:
+            return found, True
+        found = _bulk([(key, *self.answer(key, targeting_key)) for key in self.by_key], self.bot_id)
+        if len(self.by_choice) >= BULKS_HELD:
+            return found, False
+        self.by_choice[choice] = found
+        return found, True
+
+    def bulks(self) -> list[Bulk]:
+        """Every bulk answer kept."""
+        return [self.bulk, *self.by_choice.values()]
+
 
 class FlagCache:
     """Each tenant's OFREP answers, read once and kept until the flag watcher says its flags changed; it counts them."""
@@ -101,6 +149,7 @@ class FlagCache:
         self._tenants: dict[int, TenantFlags] = {}
         self._generation = 0  # bumped by every refresh: an answer read across a change is not kept
         self._counts: Counts = {}
+        self._loads: Flights[int, TenantFlags] = Flights("ofrep-flags-load")
 
     async def refresh(self, bot_ids: Iterable[int] | None = None) -> None:
         """Forget the answers of `bot_ids` (None: every tenant's)."""
@@ -115,13 +164,18 @@ class FlagCache:
         counted = (bot_id, key, result)
         self._counts[counted] = self._counts.get(counted, 0) + 1
 
-    def _fold(self, bot_id: int, flags: TenantFlags) -> None:
-        """Count the bulk answers given from `flags`: one evaluation of each feature each."""
-        if flags.bulk_hits:
-            for key, result in flags.results.items():
+    def fold(self, bot_id: int, bulk: Bulk) -> None:
+        """Count the times `bulk` was given: one evaluation of each feature it answers each."""
+        if bulk.hits:
+            for key, result in bulk.results.items():
                 counted = (bot_id, key, result)
-                self._counts[counted] = self._counts.get(counted, 0) + flags.bulk_hits
-            flags.bulk_hits = 0
+                self._counts[counted] = self._counts.get(counted, 0) + bulk.hits
+            bulk.hits = 0
+
+    def _fold(self, bot_id: int, flags: TenantFlags) -> None:
+        """Count the bulk answers given from `flags`."""
+        for bulk in flags.bulks():
+            self.fold(bot_id, bulk)
 
     def take_usage(self) -> Counts:
         """The evaluations answered since the last call, by (bot, feature, result)."""
@@ -135,16 +189,28 @@ class FlagCache:
         return self._tenants.get(bot_id)
 
     async def get(self, bot_id: int) -> TenantFlags:
-        """The tenant's answers, read from the database when not held."""
+        """The tenant's answers, read from the database when not held; requests for a tenant not held share one read
+        (its error reaches each of them, and nothing is kept)."""
         held = self._tenants.get(bot_id)
         if held is not None:
             return held
-        generation = self._generation
+        loading = self._loads.join(bot_id, self._generation)
+        if loading is None:
+            generation = self._generation
+            loading = self._loads.start(bot_id, generation, lambda: self._load(bot_id, generation))
+        return await asyncio.shield(loading)
+
+    async def close(self) -> None:
+        """Stop the reads still running."""
+        await self._loads.close()
+
+    async def _load(self, bot_id: int, generation: int) -> TenantFlags:
+        """Read the tenant's answers; keep them unless a refresh came since `generation`."""
         async with self._app.unit_of_work() as session:
             subscription = await get_subscription(session, bot_id)
             rows = await explain_bot_flags(session, bot_id=bot_id)
         found = evaluations(rows, active=subscription is not None and subscription.status == "active")
-        flags = TenantFlags(found.by_key, *_bulk_body(found.by_key.values(), bot_id), found.results, found.splits)
+        flags = TenantFlags(bot_id, found.by_key, found.results, found.splits)
         if generation == self._generation:
             self._tenants[bot_id] = flags
         return flags
@@ -187,46 +253,54 @@ def _guarded(handler: Handler, tokens: TokenCache | None, limiter: RateLimiter |
     return guarded
 
 
-def _context(raw: bytes, key: str | None = None) -> dict[str, Any] | web.Response:
-    """The evaluation context in a request's body, or the OFREP 400 answer."""
-    def refused(code: str, details: str) -> web.Response:
-        return web.json_response({**({"key": key} if key else {}), "errorCode": code, "errorDetails": details}, status=400)
-
+@functools.lru_cache(maxsize=CONTEXTS_HELD)
+def _parse_context(raw: bytes) -> tuple[str | None, str | None, str]:
+    """A request body's targetingKey (None: none given), or its OFREP error: (targeting key, error code, details)."""
     try:
         body = json.loads(raw.decode()) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
-        return refused("PARSE_ERROR", "the body is not JSON")
+        return None, "PARSE_ERROR", "the body is not JSON"
     if not isinstance(body, dict):
-        return refused("PARSE_ERROR", "the body is not a JSON object")
+        return None, "PARSE_ERROR", "the body is not a JSON object"
     context = body.get("context", {})
     if not isinstance(context, dict) or not isinstance(context.get("targetingKey", ""), str):
-        return refused("INVALID_CONTEXT", "context must be an object, and its targetingKey a string")
-    return context
+        return None, "INVALID_CONTEXT", "context must be an object, and its targetingKey a string"
+    return context.get("targetingKey"), None, ""
 
 
-async def _body(request: web.Request) -> bytes:
-    """The request's body, at most MAX_BODY bytes (413 beyond) whatever the application's client_max_size."""
+async def _targeting_key(request: web.Request, key: str | None = None) -> str | None | web.Response:
+    """The targetingKey of the evaluation context in the request's body (None: none given), or the OFREP 400 answer.
+
+    The body is at most MAX_BODY bytes (413 beyond) whatever the application's client_max_size. A small body is all
+    there already (at most the connection's read buffer) and is read without waiting; its parse is remembered.
+    """
     content = request.content
-    if content.is_eof():  # a small body is all there already (at most the connection's read buffer)
+    if content.is_eof():
         raw = content.read_nowait()
     elif (request.content_length or 0) > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
     else:
         raw = await request.read()  # at most the application's client_max_size
-    if len(raw) > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(raw))
-    return raw
+    if len(raw) > SMALL_BODY:
+        if len(raw) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(raw))
+        targeting_key, error, details = _parse_context.__wrapped__(raw)
+    else:
+        targeting_key, error, details = _parse_context(raw)
+    if error is None:
+        return targeting_key
+    return web.json_response({**({"key": key} if key else {}), "errorCode": error, "errorDetails": details}, status=400)
 
 
 async def evaluate_flag(request: web.Request) -> web.Response:
     """POST /ofrep/v1/evaluate/flags/{key}: one flag of the token's tenant."""
     key = request.match_info["key"]
-    context = _context(await _body(request), key)
-    if isinstance(context, web.Response):
-        return context
+    targeting_key = await _targeting_key(request, key)
+    if isinstance(targeting_key, web.Response):
+        return targeting_key
     cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
     flags = cache.held(bot_id) or await cache.get(bot_id)
-    found = flags.answer(key, context.get("targetingKey"))
+    found = flags.answer(key, targeting_key)
     if found is None:
         return web.json_response({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": f"no flag {key!r}"}, status=404)
     body, result = found
@@ -237,26 +311,19 @@ async def evaluate_flag(request: web.Request) -> web.Response:
 
 async def evaluate_flags(request: web.Request) -> web.Response:
     """POST /ofrep/v1/evaluate/flags: every flag of the token's tenant, with an ETag of the tenant and its flags."""
-    context = _context(await _body(request))
-    if isinstance(context, web.Response):
-        return context
+    targeting_key = await _targeting_key(request)
+    if isinstance(targeting_key, web.Response):
+        return targeting_key
     cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
     flags = cache.held(bot_id) or await cache.get(bot_id)
-    targeting_key = context.get("targetingKey")
-    if flags.splits and targeting_key is not None:  # an end user under a user-sticky rollout: this user's answers
-        answers = [flags.answer(key, targeting_key) for key in flags.by_key]
-        for key, (_, result) in zip(flags.by_key, answers):
-            if result is not None:
-                cache.count(bot_id, key, result)
-        bulk, etag = _bulk_body((body for body, _ in answers), bot_id)
-        headers: Any = {"Content-Type": "application/json", "ETag": etag}
-    else:
-        flags.bulk_hits += 1
-        bulk, etag, headers = flags.bulk, flags.etag, flags.headers
+    bulk, kept = flags.bulk_for(targeting_key)
+    bulk.hits += 1
+    if not kept:
+        cache.fold(bot_id, bulk)
     wanted = request.headers.get("If-None-Match")
-    if wanted is not None and etag in [tag.strip() for tag in wanted.split(",")]:
-        return web.Response(status=304, headers={"ETag": etag})
-    return web.Response(body=bulk, headers=headers)
+    if wanted is not None and (wanted == bulk.etag or bulk.etag in [tag.strip() for tag in wanted.split(",")]):
+        return web.Response(status=304, headers=bulk.not_modified)
+    return web.Response(body=bulk.body, headers=bulk.headers)
 
 
 async def tenant(request: web.Request) -> web.Response:
@@ -308,6 +375,7 @@ def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | 
         yield
         await watcher.stop()
         await webapp[TOKENS_KEY].close()
+        await webapp[CACHE_KEY].close()
 
     async def flush_usage(_webapp: web.Application) -> AsyncIterator[None]:
         flusher = UsageFlusher([webapp[CACHE_KEY]], app.unit_of_work)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from tenantctl.api.flights import Flights
 from tenantctl.core.app import App
 from tenantctl.core.errors import Forbidden, Unauthorized
 from tenantctl.tenants.tokens import authenticate
@@ -98,7 +99,7 @@ class TokenCache:
         self._known: dict[str, Checked] = {}
         self._seen: set[str] = set()  # tokens forgotten by a refresh: checked again without counting as a miss
         self._refused: dict[str, None] = {}  # insertion-ordered: the oldest first
-        self._checks: dict[str, tuple[int, asyncio.Task[Checked | None]]] = {}  # digest -> (generation, check)
+        self._checks: Flights[str, Checked | None] = Flights("api-token-check")  # by digest
         self._generation = 0  # bumped by every refresh: a check read across a change is not kept
 
     async def refresh(self, bot_ids: Iterable[int] | None = None) -> None:
@@ -121,8 +122,8 @@ class TokenCache:
         checked = self._known.get(digest)
         if checked is None:
             return None
-        if time.monotonic() - checked.at >= self._recheck and digest not in self._checks:
-            self._start(digest, token)
+        if time.monotonic() - checked.at >= self._recheck and not self._checks.running(digest):
+            self._checks.start(digest, self._generation, lambda: self._check(digest, token))
         if checked.status == FORBIDDEN:
             raise Forbidden("the tenant is suspended or cancelled")
         return checked.bot_id
@@ -132,31 +133,18 @@ class TokenCache:
         or revoked), Forbidden (suspended or cancelled), or Throttled (too many unseen tokens from `client`)."""
         if digest in self._refused:
             raise Unauthorized("unknown or revoked API token")
-        running = self._checks.get(digest)
-        if running is None or running[0] != self._generation:
+        running = self._checks.join(digest, self._generation)
+        if running is None:
             wait = 0.0 if digest in self._seen else self._misses.wait(client)
             if wait:
                 raise Throttled(wait)
-            running = self._start(digest, token)
-        checked = await asyncio.shield(running[1])
+            running = self._checks.start(digest, self._generation, lambda: self._check(digest, token))
+        checked = await asyncio.shield(running)
         if checked is None:
             raise Unauthorized("unknown or revoked API token")
         if checked.status == FORBIDDEN:
             raise Forbidden("the tenant is suspended or cancelled")
         return checked.bot_id
-
-    def _start(self, digest: str, token: str) -> tuple[int, asyncio.Task[Checked | None]]:
-        running = (self._generation, asyncio.create_task(self._check(digest, token), name="api-token-check"))
-        self._checks[digest] = running
-
-        def done(task: asyncio.Task[Checked | None]) -> None:
-            if self._checks.get(digest) is running:
-                del self._checks[digest]
-            if not task.cancelled():
-                task.exception()  # retrieved: whoever awaited it has it; nothing else logs it
-
-        running[1].add_done_callback(done)
-        return running
 
     async def _check(self, digest: str, token: str) -> Checked | None:
         """Ask the database; keep the answer unless a refresh came in the meantime. None: unknown or revoked."""
@@ -185,7 +173,4 @@ class TokenCache:
 
     async def close(self) -> None:
         """Stop the checks still running."""
-        tasks = [task for _, task in self._checks.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._checks.close()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest_asyncio
 from aiohttp import web
+from sqlalchemy import event
 
 from tenantctl.api.app import RateLimiter, build_app
 from tenantctl.core.app import App
@@ -19,6 +21,21 @@ from tests.tenants.support import MASTER_TOKEN, NOW, add_features_and_plans, ten
 SUPPORT = {"key": "support_tickets", "env_key": "SUPPORT_SYSTEM_MODE", "category": "support", "kind": "mode",
            "allowed_values": ["off", "tickets", "contact", "both"], "default_enabled": True, "default_value": "tickets",
            "default_config": {"SUPPORT_USERNAME": "@help", "SUPPORT_API_TOKEN": ""}, "config_keys": ["SUPPORT_USERNAME"]}
+
+
+@contextlib.contextmanager
+def statements(app: App) -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block."""
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    event.listen(app.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(app.engine.sync_engine, "before_cursor_execute", count)
 
 
 @dataclass

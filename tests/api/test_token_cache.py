@@ -4,11 +4,10 @@ PostgreSQL, polling on SQLite), refusals remembered, unseen tokens limited per c
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from tenantctl.api.auth import RateLimiter, Throttled, TokenCache
 from tenantctl.billing.lifecycle import cancel_tenant, expire_subscriptions, resume_tenant, suspend_tenant
@@ -18,23 +17,8 @@ from tenantctl.core.errors import Forbidden, Unauthorized
 from tenantctl.flags.live import CHANNEL, libpq_url, parse_payload
 from tenantctl.tenants.models import ApiToken
 from tenantctl.tenants.tokens import revoke_api_token
-from tests.api.conftest import Api
+from tests.api.conftest import Api, statements
 from tests.tenants.support import NOW
-
-
-@contextlib.contextmanager
-def statements(app: App) -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement)
-
-    event.listen(app.engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(app.engine.sync_engine, "before_cursor_execute", count)
 
 
 async def tenant(cache: TokenCache, token: str, client: str = "client") -> int:
