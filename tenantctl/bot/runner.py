@@ -161,16 +161,17 @@ def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner:
     """The master bot's dispatcher (payments, renewals, the receipt review, the admin panel, /my_bots, registration) and the
     tenant bots' one (payments, the dashboard, the storefront).
 
-    On the master bot the durable draft routes a registration, so the FSM state is not read on
-    every update (ConversationMiddleware): DraftMiddleware reads the draft and language instead.
+    Neither reads the FSM state on every update (ConversationMiddleware): no handler is routed by it. The handlers that
+    keep data in it read it themselves, in the update's transaction. On the master bot the durable draft routes a
+    registration: DraftMiddleware reads the draft and language instead.
     """
     master = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), disable_fsm=True, app=app, runner=runner)
     master.include_routers(payments.router.build(), renewals.router.build(), master_admin.router.build(), admin_panel.router.build(),
                            dashboard.router.build(), registration.router.build())
-    master.update.outer_middleware(ConversationMiddleware(master.fsm))
-    tenants = Dispatcher(storage=storage, app=app, runner=runner)
+    tenants = Dispatcher(storage=storage, disable_fsm=True, app=app, runner=runner)
     tenants.include_routers(payments.router.build(), dashboard.router.build(), storefront.router.build())
     for dp in (master, tenants):
+        dp.update.outer_middleware(ConversationMiddleware(dp.fsm))
         dp.update.outer_middleware(DbSessionMiddleware(app.sessions))
         dp.update.outer_middleware(FeatureGateMiddleware(gate))
         dp.errors.register(_on_error)
