@@ -115,7 +115,8 @@ def mask_url(url: str) -> str:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`; SQLite gets foreign keys switched on."""
+    """An async engine for `url`. SQLite gets foreign keys switched on and a write-ahead log: readers and the one writer
+    no longer block each other, and a commit appends to the log (synced at checkpoints, not at every commit)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
@@ -125,6 +126,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine
