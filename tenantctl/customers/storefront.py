@@ -28,10 +28,17 @@ def _dialect(session: AsyncSession):
 
 async def ensure_user(session: AsyncSession, *, bot_id: int, telegram_id: int, username: str | None, first_name: str | None,
                       language_code: str | None) -> User:
-    """The bot's end user with this Telegram id, created on first contact (one statement either way)."""
-    insert = _dialect(session).insert(User).values(bot_id=bot_id, telegram_id=telegram_id, username=(username or None) and username[:64],
-                                         first_name=(first_name or None) and first_name[:128],
-                                         language_code=(language_code or None) and language_code[:8])
+    """The bot's end user with this Telegram id, created on first contact. A known user is only read (their username
+    written when it changed), so an update that changes nothing else writes nothing."""
+    username = (username or None) and username[:64]
+    user = await session.scalar(select(User).where(User.bot_id == bot_id, User.telegram_id == telegram_id))
+    if user is not None:
+        if user.username != username:
+            user.username = username
+        return user
+    insert = _dialect(session).insert(User).values(bot_id=bot_id, telegram_id=telegram_id, username=username,
+                                                   first_name=(first_name or None) and first_name[:128],
+                                                   language_code=(language_code or None) and language_code[:8])
     upsert = insert.on_conflict_do_update(index_elements=["bot_id", "telegram_id"], set_={"username": insert.excluded.username})
     return await session.scalar(upsert.returning(User), execution_options={"populate_existing": True})
 
