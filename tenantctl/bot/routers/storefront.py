@@ -106,6 +106,11 @@ def _menu_row(lang: str) -> Row:
     return [(t(lang, "sf_btn_menu"), MENU)]
 
 
+async def _methods(session: AsyncSession, gate: FeatureGate, tenant: BotInfo) -> list[str]:
+    """The payment methods offered, by the flags the gate holds (an order checks them again in the database)."""
+    return await offered_methods(session, bot_id=tenant.id, on=[m for m in METHODS if gate.is_enabled(tenant.id, m)])
+
+
 async def _menu(session: AsyncSession, app: App, gate: FeatureGate, tenant: BotInfo, user: User, lang: str) -> tuple[str, Any]:
     """The greeting and a button per thing that is on for this tenant (and this user)."""
     lines = [t(tenant.default_language, "tenant_welcome", name=tenant.name)]
@@ -113,7 +118,7 @@ async def _menu(session: AsyncSession, app: App, gate: FeatureGate, tenant: BotI
     if tenant.support_username and support_mode in SUPPORT_CONTACT_MODES:
         lines.append(t(tenant.default_language, "tenant_support", support=tenant.support_username))
     rows: list[Row] = []
-    if await list_plans(session, bot_id=tenant.id, include_archived=False) and await offered_methods(session, bot_id=tenant.id):
+    if await list_plans(session, bot_id=tenant.id, include_archived=False) and await _methods(session, gate, tenant):
         rows.append([(t(lang, "sf_btn_buy"), Shop(do=ShopDo.PLANS))])
     if gate.is_enabled(tenant.id, TRIAL) and user.trial_used_at is None:
         rows.append([(t(lang, "sf_btn_trial"), Shop(do=ShopDo.TRIAL))])
@@ -179,13 +184,13 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
         return await _menu(session, app, gate, tenant, user, lang)
     if data.do == ShopDo.PLANS:
         plans = await list_plans(session, bot_id=tenant.id, include_archived=False)
-        if not plans or not await offered_methods(session, bot_id=tenant.id):
+        if not plans or not await _methods(session, gate, tenant):
             raise _not_available()
         return t(lang, "sf_plans"), keyboard(*([(f"{p.name} · {money(lang, p.price_kopeks)}", Shop(do=ShopDo.PLAN, a=p.id))]
                                                for p in plans), _menu_row(lang))
     if data.do == ShopDo.PLAN:
         plan = await get_plan(session, bot_id=tenant.id, plan_id=data.a)
-        methods = await offered_methods(session, bot_id=tenant.id)
+        methods = await _methods(session, gate, tenant)
         if not plan.is_active or not methods:
             raise _not_available()
         stars = kopeks_to_stars(plan.price_kopeks, app.settings.stars_rate_kopeks)  # as the order will charge
