@@ -4,8 +4,8 @@
 menu). 1,000 users, spread evenly over the bots, each send `/start` and, once the menu arrived, press "My subscription";
 a round ends when every user's second answer was sent (2,000 updates). The real runner (`tenantctl bot run`: DB-session
 middleware, feature gate, language, FSM storage, the supervisor) polls the project's fake Bot API. In the same run a bare
-aiogram Dispatcher gets the same load: its own 50 bots on the same fake server, polled by aiogram's `start_polling`
-(a long poll per bot, a task per update: what the runner does), one handler answering `/start` with a static text and
+aiogram Dispatcher gets the same load: its own 50 bots on the same fake server, with the runner's Bot API client
+(`make_client`), polled by aiogram's `start_polling` (a long poll per bot, a task per update: what the runner does), one handler answering `/start` with a static text and
 an inline keyboard of the menu's shape (same labels, same callback data) and one answering the button as the storefront
 does (answerCallbackQuery, then a message with a Menu button). Each round uses new users; the first round of each side
 is cold (connections, flag caches). Reported: the median round, as updates/s, and the storefront's time over the bare
@@ -38,9 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import aiogram
-from aiogram import Bot, Dispatcher, F
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram import Dispatcher, F
 from aiogram.filters import CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from cryptography.fernet import Fernet
@@ -49,7 +47,7 @@ from sqlalchemy.engine import make_url
 from tenantctl.billing.models import STARS
 from tenantctl.bot.locales import t
 from tenantctl.bot.routers.storefront import METHODS, Shop, ShopDo
-from tenantctl.bot.runner import Runner
+from tenantctl.bot.runner import Runner, make_client
 from tenantctl.core.app import App
 from tenantctl.core.db import create_engine
 from tenantctl.core.migrate import upgrade
@@ -82,11 +80,6 @@ def features() -> list[Feature]:
         Feature(key="support_tickets", env_key="SUPPORT_TICKETS_MODE", category="support", kind="mode", default_enabled=True,
                 default_value="both", allowed_values=["disabled", "tickets", "contact", "both"]),
     ]
-
-
-def client(base_url: str, token: str) -> Bot:
-    """An aiogram client on the fake Bot API, built as the runner builds its own."""
-    return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
 
 
 def bare_dispatcher() -> Dispatcher:
@@ -246,7 +239,7 @@ async def bench(database_url: str, workdir: Path, tenants: int, users: int, roun
 
         bare_bots = [fake.add_bot(username=f"bare{n}_bot", first_name=f"Bare {n}") for n in range(tenants)]
         dp = bare_dispatcher()
-        task = asyncio.create_task(dp.start_polling(*(client(fake.base_url, fbot.token) for fbot in bare_bots), polling_timeout=1,
+        task = asyncio.create_task(dp.start_polling(*(make_client(fake.base_url, fbot.token) for fbot in bare_bots), polling_timeout=1,
                                                     handle_signals=False))
         try:
             await polling(bare_bots)

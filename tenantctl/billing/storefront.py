@@ -40,12 +40,14 @@ IMPLEMENTED_METHODS = (STARS, CARD)  # the payment features this build can take 
 ORDER_PAYLOAD = "buy:"
 
 
-async def offered_methods(session: AsyncSession, *, bot_id: int) -> list[str]:
+async def offered_methods(session: AsyncSession, *, bot_id: int, on: Iterable[str] | None = None) -> list[str]:
     """The payment methods the bot offers: its payment features that are on, that this build implements (card to card only
-    with an active card)."""
-    on = set((await session.scalars(select(BotFeatureFlag.feature_key).where(
-        BotFeatureFlag.bot_id == bot_id, BotFeatureFlag.enabled.is_(True), BotFeatureFlag.feature_key.in_(IMPLEMENTED_METHODS)))).all())
-    if CARD in on and await cards.choose_card(session, bot_id=bot_id) is None:
+    with an active card). `on`: the features that are on, as the caller's FeatureGate has them (None: read here)."""
+    if on is None:
+        on = (await session.scalars(select(BotFeatureFlag.feature_key).where(
+            BotFeatureFlag.bot_id == bot_id, BotFeatureFlag.enabled.is_(True), BotFeatureFlag.feature_key.in_(IMPLEMENTED_METHODS)))).all()
+    on = set(on)
+    if CARD in on and not await cards.has_active_card(session, bot_id=bot_id):
         on.discard(CARD)
     return [method for method in IMPLEMENTED_METHODS if method in on]
 

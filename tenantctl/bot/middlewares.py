@@ -30,9 +30,10 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 class ConversationMiddleware(BaseMiddleware):
     """aiogram's FSM middleware without its read of the state on every update.
 
-    It still handles one user's updates one at a time and injects `state`; the few handlers that
-    keep a state (the master admins' reject reason) read it themselves. A registration's place
-    is its durable draft, never the FSM.
+    It still handles one user's updates one at a time (under the dispatcher's events isolation) and
+    injects `state`; the few handlers that keep a state (the master admins' reject reason, the
+    storefront's awaited receipt) read it themselves, in the update's transaction. A registration's
+    place is its durable draft, never the FSM.
     """
 
     def __init__(self, fsm: FSMContextMiddleware) -> None:

@@ -14,6 +14,7 @@ master bot's Star ledger with the inbox, settling whatever a crash left open.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.methods import GetUpdates
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods.base import Response
 from aiogram.types import ErrorEvent, Update
 from aiohttp import web
 from sqlalchemy import select
@@ -110,6 +112,29 @@ class WebhookConfig:
     port: int = 8080
 
 
+@functools.cache
+def _response_model(method: type[TelegramMethod[Any]]) -> type[Response[Any]]:
+    return Response[method.__returning__]
+
+
+class ClientSession(AiohttpSession):
+    """aiogram's aiohttp session, holding on to the model each method's answer is read with.
+
+    aiogram reads every answer with `Response[<the method's result type>]`, a parametrized pydantic generic that pydantic
+    caches only weakly: each full garbage collection frees it, and the next call builds its schema again (1-20 ms).
+    Held here, each is built once per process.
+    """
+
+    def check_response(self, bot: Bot, method: TelegramMethod[Any], status_code: int, content: str) -> Response[Any]:
+        _response_model(type(method))
+        return super().check_response(bot, method, status_code, content)
+
+
+def make_client(api_server: str, token: str) -> Bot:
+    """An aiogram client for one bot on the Bot API server at `api_server`."""
+    return Bot(token, session=ClientSession(api=TelegramAPIServer.from_base(api_server)))
+
+
 def _info(row: BotRow, box: SecretBox) -> BotInfo:
     return BotInfo(row.id, row.is_master, row.name, row.default_language, row.support_username,
                    row.owner_telegram_id, box.webhook_secret(row.id), row.token_fingerprint)
@@ -137,16 +162,17 @@ def build_dispatchers(app: App, storage: BaseStorage, gate: FeatureGate, runner:
     """The master bot's dispatcher (payments, renewals, the receipt review, the admin panel, /my_bots, registration) and the
     tenant bots' one (payments, the dashboard, the storefront).
 
-    On the master bot the durable draft routes a registration, so the FSM state is not read on
-    every update (ConversationMiddleware): DraftMiddleware reads the draft and language instead.
+    Neither reads the FSM state on every update (ConversationMiddleware): no handler is routed by it. The handlers that
+    keep data in it read it themselves, in the update's transaction. On the master bot the durable draft routes a
+    registration: DraftMiddleware reads the draft and language instead.
     """
     master = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), disable_fsm=True, app=app, runner=runner)
     master.include_routers(payments.router.build(), renewals.router.build(), master_admin.router.build(), admin_panel.router.build(),
                            dashboard.router.build(), registration.router.build())
-    master.update.outer_middleware(ConversationMiddleware(master.fsm))
-    tenants = Dispatcher(storage=storage, app=app, runner=runner)
+    tenants = Dispatcher(storage=storage, disable_fsm=True, app=app, runner=runner)
     tenants.include_routers(payments.router.build(), dashboard.router.build(), storefront.router.build())
     for dp in (master, tenants):
+        dp.update.outer_middleware(ConversationMiddleware(dp.fsm))
         dp.update.outer_middleware(DbSessionMiddleware(app.sessions))
         dp.update.outer_middleware(FeatureGateMiddleware(gate))
         dp.errors.register(_on_error)
@@ -361,12 +387,8 @@ class Runner:
                     continue
                 await self._start_bot(info, token)
 
-    def _client(self, token: str) -> Bot:
-        api = TelegramAPIServer.from_base(self.app.settings.telegram_api_server)
-        return Bot(token, session=AiohttpSession(api=api))
-
     async def _start_bot(self, info: BotInfo, token: str) -> None:
-        running = Running(info, self._client(token))
+        running = Running(info, make_client(self.app.settings.telegram_api_server, token))
         self.bots[info.id] = running
         if self.webhook is None:
             running.task = asyncio.create_task(self._poll(running), name=f"poll-{info.id}")

@@ -120,9 +120,18 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+POOL_SIZE = 15
+"""Connections an engine keeps open, all of them kept: the bot's concurrent updates and their follow-ups never open and
+close one each (the default pool keeps 5 and closes the other 10 as soon as they are returned)."""
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`; SQLite gets foreign keys switched on."""
+    """An async engine for `url`. SQLite gets foreign keys switched on and a write-ahead log: readers and the one writer
+    no longer block each other, and a commit appends to the log (synced at checkpoints, not at every commit)."""
     url = normalize_url(url)
+    if make_url(url).database not in (None, "", ":memory:"):  # an in-memory SQLite database has a single connection
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", 0)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
 
@@ -131,6 +140,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine

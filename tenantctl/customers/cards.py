@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
@@ -122,6 +122,11 @@ async def set_rotation(session: AsyncSession, *, bot: Bot, strategy: str, actor:
         await session.flush()
         await record(session, actor=actor, action="card.rotation", entity=f"bot:{bot.id}", bot_id=bot.id,
                      before={"rotation": before}, after={"rotation": strategy})
+
+
+async def has_active_card(session: AsyncSession, *, bot_id: int) -> bool:
+    """Whether the bot has a card a payer can be shown."""
+    return bool(await session.scalar(select(exists().where(TenantPaymentCard.bot_id == bot_id, TenantPaymentCard.is_active.is_(True)))))
 
 
 async def choose_card(session: AsyncSession, *, bot_id: int) -> TenantPaymentCard | None:

@@ -24,11 +24,20 @@ REFERRAL_PREFIX = "ref_"
 
 async def ensure_user(session: AsyncSession, *, bot_id: int, telegram_id: int, username: str | None, first_name: str | None,
                       language_code: str | None) -> User:
-    """The bot's end user with this Telegram id, created on first contact (one statement either way); one who writes to
-    the bot has not blocked it."""
-    insert = conflict_insert(session.bind.dialect, User).values(bot_id=bot_id, telegram_id=telegram_id, username=(username or None) and username[:64],
-                                         first_name=(first_name or None) and first_name[:128],
-                                         language_code=(language_code or None) and language_code[:8])
+    """The bot's end user with this Telegram id, created on first contact. A known user is only read (their username
+    written when it changed, and one who writes to the bot has not blocked it), so an update that changes nothing
+    writes nothing."""
+    username = (username or None) and username[:64]
+    user = await session.scalar(select(User).where(User.bot_id == bot_id, User.telegram_id == telegram_id))
+    if user is not None:
+        if user.username != username:
+            user.username = username
+        if user.is_blocked:
+            user.is_blocked = False
+        return user
+    insert = conflict_insert(session.bind.dialect, User).values(bot_id=bot_id, telegram_id=telegram_id, username=username,
+                                                                first_name=(first_name or None) and first_name[:128],
+                                                                language_code=(language_code or None) and language_code[:8])
     upsert = insert.on_conflict_do_update(index_elements=["bot_id", "telegram_id"], set_={"username": insert.excluded.username,
                                                                                             "is_blocked": False})
     return await session.scalar(upsert.returning(User), execution_options={"populate_existing": True})

@@ -120,9 +120,14 @@ def _renew_row(lang: str) -> Row:
     return [(t(lang, "sf_btn_renew"), Shop(do=ShopDo.RENEW))]
 
 
-async def _on_sale(session: AsyncSession, bot_id: int) -> bool:
+async def _methods(session: AsyncSession, gate: FeatureGate, tenant: BotInfo) -> list[str]:
+    """The payment methods offered, by the flags the gate holds (an order checks them again in the database)."""
+    return await offered_methods(session, bot_id=tenant.id, on=[m for m in METHODS if gate.is_enabled(tenant.id, m)])
+
+
+async def _on_sale(session: AsyncSession, gate: FeatureGate, tenant: BotInfo) -> bool:
     """Whether the bot has something to sell: an active plan and a payment method."""
-    return bool(await list_plans(session, bot_id=bot_id, include_archived=False) and await offered_methods(session, bot_id=bot_id))
+    return bool(await list_plans(session, bot_id=tenant.id, include_archived=False) and await _methods(session, gate, tenant))
 
 
 async def _menu(session: AsyncSession, app: App, gate: FeatureGate, tenant: BotInfo, user: User, lang: str) -> tuple[str, Any]:
@@ -132,7 +137,7 @@ async def _menu(session: AsyncSession, app: App, gate: FeatureGate, tenant: BotI
     if tenant.support_username and support_mode in SUPPORT_CONTACT_MODES:
         lines.append(t(tenant.default_language, "tenant_support", support=tenant.support_username))
     rows: list[Row] = []
-    if await _on_sale(session, tenant.id):
+    if await _on_sale(session, gate, tenant):
         rows.append([(t(lang, "sf_btn_buy"), Shop(do=ShopDo.PLANS))])
     if gate.is_enabled(tenant.id, TRIAL) and user.trial_used_at is None:
         rows.append([(t(lang, "sf_btn_trial"), Shop(do=ShopDo.TRIAL))])
@@ -205,13 +210,13 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
         return await _menu(session, app, gate, tenant, user, lang)
     if data.do == ShopDo.PLANS:
         plans = await list_plans(session, bot_id=tenant.id, include_archived=False)
-        if not plans or not await offered_methods(session, bot_id=tenant.id):
+        if not plans or not await _methods(session, gate, tenant):
             raise _not_available()
         return t(lang, "sf_plans"), keyboard(*([(f"{p.name} · {money(lang, p.price_kopeks)}", Shop(do=ShopDo.PLAN, a=p.id))]
                                                for p in plans), _menu_row(lang))
     if data.do == ShopDo.PLAN:
         plan = await get_plan(session, bot_id=tenant.id, plan_id=data.a)
-        methods = await offered_methods(session, bot_id=tenant.id)
+        methods = await _methods(session, gate, tenant)
         if not plan.is_active or not methods:
             raise _not_available()
         stars = kopeks_to_stars(plan.price_kopeks, app.settings.stars_rate_kopeks)  # as the order will charge
@@ -248,7 +253,7 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
         if subscription is None:
             return t(lang, "sf_none"), keyboard(_menu_row(lang))
         renew = (renewal_due(subscription, days=remind_days(gate.config(tenant.id, AUTO_RENEWAL)), now=utcnow())
-                 and await _on_sale(session, tenant.id))
+                 and await _on_sale(session, gate, tenant))
         return t(lang, "sf_my", status=t(lang, f"sf_status_{subscription.status}"), date=subscription.end_date.date().isoformat(),
                  used=traffic(lang, subscription.traffic_used_bytes),
                  limit=traffic(lang, subscription.traffic_limit_bytes) if subscription.traffic_limit_bytes else t(lang, "sf_unlimited"),
