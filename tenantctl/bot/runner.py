@@ -7,8 +7,9 @@ against that bot's secret-token header. Tokens never appear in URLs we publish o
 
 A successful_payment is in the payment inbox before Telegram learns it arrived: polling waits for
 its handling before the next getUpdates, a webhook answers 200 only once the row is there (500
-otherwise, so Telegram delivers it again). Every `reconcile_interval` the supervisor reconciles the
-master bot's Star ledger with the inbox, settling whatever a crash left open.
+otherwise, so Telegram delivers it again). Every `reconcile_interval` the supervisor reconciles each running
+bot's Star ledger (the master's, and each tenant's for its end users) with the inbox, settling whatever a crash
+left open.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import tenantctl.models  # noqa: F401 (every table, so foreign keys across domai
 from tenantctl.api.app import add_api_routes
 from tenantctl.billing.inbox import is_recorded
 from tenantctl.billing.models import STARS
-from tenantctl.billing.refunds import run_refunds
 from tenantctl.bot.locales import pick_language, t
 from tenantctl.bot.middlewares import (
     ConversationMiddleware,
@@ -347,22 +347,21 @@ class Runner:
         await self.usage.flush()
 
     async def _reconcile(self, master: Bot) -> None:
-        """Every `reconcile_interval` s: settle the Stars payments still open, with Telegram's Star ledger as the witness, and
-        retry the refunds due from each tenant's bot."""
+        """Every `reconcile_interval` s: settle the Stars payments still open, with each bot's Star ledger as the witness
+        (the master's for the platform's payments, each tenant's for its end users'), and make the refunds due from each."""
         now = asyncio.get_running_loop().time()
         if now - self._reconciled_at < self.reconcile_interval:
             return
         self._reconciled_at = now
-        ledger = StarsAccount(self.app.settings.telegram_api_server, master.token)
-        report = await reconcile(self.app.sessions, ledger=ledger, box=self.app.secret_box, settings=self.app.settings,
-                                 actor="bot:reconcile", min_age=PAYMENT_UPDATE_GRACE)
-        for item in report.fixes:
-            log.warning("reconcile: %s %s: %s", item["action"], item["charge_id"], item["detail"])
-        if any(item["action"] == "applied" for item in report.fixes):
-            self.nudge()
-        for running in [r for r in self.bots.values() if not r.info.is_master]:  # end users' refunds, from each tenant's bot
-            await run_refunds(self.app.sessions, ledger=StarsAccount(self.app.settings.telegram_api_server, running.bot.token),
-                              now=utcnow(), actor="bot:refunds")
+        bots = [master, *(r.bot for r in self.bots.values() if not r.info.is_master)]
+        for bot in bots:
+            report = await reconcile(self.app.sessions, ledger=StarsAccount(self.app.settings.telegram_api_server, bot.token),
+                                     box=self.app.secret_box, settings=self.app.settings, actor="bot:reconcile",
+                                     min_age=PAYMENT_UPDATE_GRACE)
+            for item in report.fixes:
+                log.warning("reconcile: %s %s: %s", item["action"], item["charge_id"], item["detail"])
+            if any(item["action"] == "applied" for item in report.fixes):
+                self.nudge()
 
     async def sync(self) -> None:
         """Make the running bots match the active rows of the bots table."""
