@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.billing.models import (
     APPLIED,
+    CARD,
     RECEIVED,
     STARS,
     PaymentInbox,
@@ -42,6 +43,17 @@ async def receive_stars_payment(session: AsyncSession, *, charge_id: str, provid
     return await receive_payment(session, method=STARS, charge_id=charge_id, provider_charge_id=provider_charge_id or None,
                                  payer_telegram_id=payer_telegram_id, bot_telegram_id=bot_telegram_id, payload=payload,
                                  currency=currency, amount_minor=amount, source=source)
+
+
+async def receive_card_receipt(session: AsyncSession, *, charge_id: str, review_status: str, closed: str, **fields) -> PaymentInbox:
+    """Record a card receipt a reviewer approved (the other PaymentInbox columns as keywords), once: a repeat returns the
+    row already there; a receipt no longer awaiting review is refused (`closed` names why, unless it was rejected)."""
+    recorded = await recorded_payment(session, method=CARD, charge_id=charge_id)
+    if recorded is not None:
+        return recorded
+    if review_status != "awaiting_review":
+        raise Conflict("already_rejected" if review_status == "rejected" else closed)
+    return await receive_payment(session, method=CARD, charge_id=charge_id, source="review", **fields)
 
 
 async def recorded_payment(session: AsyncSession, *, method: str, charge_id: str) -> PaymentInbox | None:

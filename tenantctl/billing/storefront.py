@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
-from tenantctl.billing.inbox import receive_payment, recorded_payment
+from tenantctl.billing.inbox import receive_card_receipt
 from tenantctl.billing.models import CARD, STARS, PaymentInbox
 from tenantctl.core.errors import Conflict, NotFound
 from tenantctl.core.money import format_money, kopeks_to_stars
@@ -127,15 +127,10 @@ async def approve_order(session: AsyncSession, *, bot_id: int, order_id: int, re
     await require(session, master_admins=master_admins, actor_telegram_id=reviewer_id, bot_id=bot_id,
                   permission=Permission.MANAGE_PAYMENT_CARDS)
     order = await get_order(session, bot_id=bot_id, order_id=order_id)
-    charge_id = f"order:{order.id}"
-    recorded = await recorded_payment(session, method=CARD, charge_id=charge_id)
-    if recorded is not None:
-        return recorded
-    if order.status != "awaiting_review":
-        raise Conflict("already_rejected" if order.status == "rejected" else "order_closed")
     payer = await session.get(User, order.user_id)
-    return await receive_payment(session, method=CARD, charge_id=charge_id, payer_telegram_id=payer.telegram_id, approved_by=reviewer_id,
-                                 payload=f"{ORDER_PAYLOAD}{order.id}", currency="RUB", amount_minor=order.amount_kopeks, source="review")
+    return await receive_card_receipt(session, charge_id=f"order:{order.id}", review_status=order.status, closed="order_closed",
+                                      payer_telegram_id=payer.telegram_id, approved_by=reviewer_id,
+                                      payload=f"{ORDER_PAYLOAD}{order.id}", currency="RUB", amount_minor=order.amount_kopeks)
 
 
 async def reject_order(session: AsyncSession, *, bot_id: int, order_id: int, reviewer_id: int, master_admins: Iterable[int]) -> Order:

@@ -24,8 +24,7 @@ from tenantctl.billing.inbox import (
     apply_renewal,
     lock_inbox,
     mark_applied,
-    receive_payment,
-    recorded_payment,
+    receive_card_receipt,
     unprocessed,
 )
 from tenantctl.billing.ledger import read_ledger, sync_with_ledger
@@ -48,7 +47,7 @@ from tenantctl.billing.service import PaymentResult
 from tenantctl.billing.storefront import OrderPaid, apply_order
 from tenantctl.core.crypto import SecretBox
 from tenantctl.core.db import run_in_transaction, utcnow
-from tenantctl.core.errors import Conflict, NotFound, TenantctlError
+from tenantctl.core.errors import NotFound, TenantctlError
 from tenantctl.core.money import format_money
 from tenantctl.core.settings import Settings
 from tenantctl.onboarding.models import TenantRegistration
@@ -66,16 +65,10 @@ async def receive_card_approval(session: AsyncSession, *, payment_id: int, revie
     payment = await session.get(PlatformPayment, payment_id)
     if payment is None or payment.registration_id is None or payment.method != CARD:
         raise NotFound("payment_unknown")
-    charge_id = f"card:{payment.id}"
-    recorded = await recorded_payment(session, method=CARD, charge_id=charge_id)
-    if recorded is not None:
-        return recorded
-    if payment.status != "awaiting_review":
-        raise Conflict("already_rejected" if payment.status == "rejected" else "not_payable")
     registration = await session.get(TenantRegistration, payment.registration_id)
-    return await receive_payment(session, method=CARD, charge_id=charge_id, payer_telegram_id=registration.telegram_user_id,
-                                 approved_by=reviewer_id, payload=f"reg:{registration.id}", currency=payment.currency,
-                                 amount_minor=payment.amount_minor, source="review")
+    return await receive_card_receipt(session, charge_id=f"card:{payment.id}", review_status=payment.status, closed="not_payable",
+                                      payer_telegram_id=registration.telegram_user_id, approved_by=reviewer_id,
+                                      payload=f"reg:{registration.id}", currency=payment.currency, amount_minor=payment.amount_minor)
 
 
 @dataclass
