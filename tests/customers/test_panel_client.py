@@ -11,27 +11,14 @@ from aiohttp import web
 
 from tenantctl.core.errors import ConfigError, TenantctlError
 from tenantctl.customers.panel import NOT_FOUND, REJECTED, UNAVAILABLE, USER_EXISTS, PanelClient, PanelError
-from tenantctl.testing.fake_remnawave import FakeRemnawave
+from tests.customers.conftest import PANEL_KEY as KEY
 
-KEY = "rw-secret-key-0123456789"
 GIB = 1024 ** 3
 EXPIRY = datetime(2031, 5, 17, 12, 30, 15, 250000, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-async def fake():
-    async with FakeRemnawave(api_key=KEY) as panel:
-        yield panel
-
-
-@pytest.fixture
-async def client(fake):
-    async with PanelClient(fake.url, KEY) as panel:
-        yield panel
-
-
-async def test_a_user_is_created_read_updated_and_switched(fake, client) -> None:
-    created = await client.create_user(username="t7_501", expire_at=EXPIRY, traffic_limit_bytes=50 * GIB, device_limit=3,
+async def test_a_user_is_created_read_updated_and_switched(fake, panel) -> None:
+    created = await panel.create_user(username="t7_501", expire_at=EXPIRY, traffic_limit_bytes=50 * GIB, device_limit=3,
                                        telegram_id=501, description="tenant 7", tag="TENANT_7")
     assert (created.username, created.status, created.expire_at, created.traffic_limit_bytes, created.device_limit,
             created.telegram_id, created.tag, created.used_traffic_bytes) == (
@@ -45,17 +32,17 @@ async def test_a_user_is_created_read_updated_and_switched(fake, client) -> None
     assert fake.user("t7_501")["activeInternalSquads"] == [{"uuid": squad, "name": "Default-Squad"}]
 
     fake.set_used_traffic("t7_501", 3 * GIB)
-    assert (await client.get_user(created.uuid)).used_traffic_bytes == 3 * GIB
-    assert (await client.find_user("t7_501")).uuid == created.uuid
-    assert await client.find_user("t7_502") is None
+    assert (await panel.get_user(created.uuid)).used_traffic_bytes == 3 * GIB
+    assert (await panel.find_user("t7_501")).uuid == created.uuid
+    assert await panel.find_user("t7_502") is None
 
     later = EXPIRY + timedelta(days=30)
-    updated = await client.update_user(created.uuid, expire_at=later, traffic_limit_bytes=0, device_limit=5)
+    updated = await panel.update_user(created.uuid, expire_at=later, traffic_limit_bytes=0, device_limit=5)
     assert (updated.expire_at, updated.traffic_limit_bytes, updated.device_limit) == (later, 0, 5)
-    assert (await client.disable_user(created.uuid)).status == "DISABLED"
+    assert (await panel.disable_user(created.uuid)).status == "DISABLED"
     assert fake.user("t7_501")["status"] == "DISABLED"
-    assert (await client.enable_user(created.uuid)).status == "ACTIVE"
-    assert (await client.reset_traffic(created.uuid)).used_traffic_bytes == 0
+    assert (await panel.enable_user(created.uuid)).status == "ACTIVE"
+    assert (await panel.reset_traffic(created.uuid)).used_traffic_bytes == 0
     assert [(r.method, r.status) for r in fake.requests] == [("GET", 200), ("POST", 201), ("GET", 200), ("GET", 200), ("GET", 404),
                                                              ("PATCH", 200), ("POST", 200), ("POST", 200), ("POST", 200)]
 
@@ -81,38 +68,38 @@ async def test_the_base_url_may_name_the_api_folder(fake) -> None:
     assert fake.requests[-1].path == "/api/users/by-username/nobody"
 
 
-async def test_panel_answers_become_one_error_type(fake, client) -> None:
-    await client.create_user(username="t1_1", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
+async def test_panel_answers_become_one_error_type(fake, panel) -> None:
+    await panel.create_user(username="t1_1", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
     with pytest.raises(PanelError) as taken:
-        await client.create_user(username="t1_1", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
+        await panel.create_user(username="t1_1", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
     assert (taken.value.code, taken.value.status) == (USER_EXISTS, 400)
     assert isinstance(taken.value, TenantctlError)
     with pytest.raises(PanelError) as missing:
-        await client.get_user("00000000-0000-0000-0000-000000000000")
+        await panel.get_user("00000000-0000-0000-0000-000000000000")
     assert (missing.value.code, missing.value.status) == (NOT_FOUND, 404)
     with pytest.raises(PanelError) as invalid:
-        await client.create_user(username="no spaces", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
+        await panel.create_user(username="no spaces", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
     assert invalid.value.code == REJECTED
 
     fake.fail_next(2)
     for _ in range(2):
         with pytest.raises(PanelError) as busy:
-            await client.find_user("t1_1")
+            await panel.find_user("t1_1")
         assert (busy.value.code, busy.value.status) == (UNAVAILABLE, 503)
-    assert await client.find_user("t1_1") is not None
+    assert await panel.find_user("t1_1") is not None
 
     fake.down()
     with pytest.raises(PanelError, match="503"):
-        await client.find_user("t1_1")
+        await panel.find_user("t1_1")
     fake.up()
-    assert await client.find_user("t1_1") is not None
+    assert await panel.find_user("t1_1") is not None
 
 
-async def test_a_lost_answer_is_unavailable_though_the_panel_acted(fake, client) -> None:
-    await client.new_user_squads()  # read before the creation, which then is the next request
+async def test_a_lost_answer_is_unavailable_though_the_panel_acted(fake, panel) -> None:
+    await panel.new_user_squads()  # read before the creation, which then is the next request
     fake.lose_next_responses(1)
     with pytest.raises(PanelError) as lost:
-        await client.create_user(username="t1_2", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
+        await panel.create_user(username="t1_2", expire_at=EXPIRY, traffic_limit_bytes=0, device_limit=1)
     assert lost.value.code == UNAVAILABLE
     assert fake.user("t1_2")["status"] == "ACTIVE"
 

@@ -31,22 +31,9 @@ from tenantctl.customers.provisioning import (
     unsent_links,
 )
 from tenantctl.tenants.models import Bot, BotConfiguration
-from tenantctl.testing.fake_remnawave import FakeRemnawave
+from tests.customers.conftest import PANEL_KEY as KEY
 
-KEY = "rw-operator-key-5f2c9a"
 NOW = datetime(2030, 3, 1, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-async def fake():
-    async with FakeRemnawave(api_key=KEY) as panel:
-        yield panel
-
-
-@pytest.fixture
-async def panel(fake):
-    async with PanelClient(fake.url, KEY) as client:
-        yield client
 
 
 async def tenant(app, *, telegram_ids=(501,), username: str | None = "shop_bot") -> tuple[int, list[int]]:
