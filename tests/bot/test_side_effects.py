@@ -4,6 +4,8 @@ transaction, and buttons that do not parse answered politely."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,6 +27,17 @@ def quiet_runner(app: App) -> Runner:
     return Runner(app, interval=3600, poll_timeout=1)
 
 
+@contextmanager
+def at_next_commit(hook: Callable[[Session], None]) -> Iterator[None]:
+    """Run `hook` at the next commit of any session within the block (and not after it)."""
+    event.listen(Session, "before_commit", hook, once=True)
+    try:
+        yield
+    finally:
+        if event.contains(Session, "before_commit", hook):
+            event.remove(Session, "before_commit", hook)
+
+
 async def test_a_failed_commit_sends_the_generic_error_and_nothing_queued(bot_app: App, fake: FakeTelegram) -> None:
     master = master_of(bot_app)
     chat = Chat(master)
@@ -36,13 +49,9 @@ async def test_a_failed_commit_sends_the_generic_error_and_nothing_queued(bot_ap
         def refuse(session: Session) -> None:
             raise RuntimeError("the database refused the commit")
 
-        event.listen(Session, "before_commit", refuse, once=True)
-        try:
+        with at_next_commit(refuse):
             mark = master.mark()
             await chat.send("/cancel", "Something went wrong")
-        finally:
-            if event.contains(Session, "before_commit", refuse):
-                event.remove(Session, "before_commit", refuse)
         assert not any("cancelled" in text_of(call) for call in master.calls("sendMessage", USER)[mark:])
     finally:
         await runner.stop()
@@ -62,14 +71,10 @@ async def test_a_busy_database_at_commit_runs_the_update_again_and_sends_once(bo
         def busy(session: Session) -> None:
             raise OperationalError("COMMIT", {}, Exception("database is locked"))
 
-        event.listen(Session, "before_commit", busy, once=True)
-        try:
+        with at_next_commit(busy):
             mark = master.mark()
             await chat.send("/cancel", "Registration cancelled")
             await asyncio.sleep(0.3)
-        finally:
-            if event.contains(Session, "before_commit", busy):
-                event.remove(Session, "before_commit", busy)
         sent = [text_of(call) for call in master.sent[mark:] if call.method == "sendMessage" and call.params.get("chat_id") == USER]
         assert sum("cancelled" in text for text in sent) == 1 and not any("went wrong" in text for text in sent)
     finally:
