@@ -270,8 +270,9 @@ class Runner:
 
     async def _supervise(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+            try:  # not wait_for: on Python 3.11 it can swallow a cancellation that meets a nudge, and stop() then waits forever
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

@@ -477,7 +477,8 @@ class FakeBot:
 
     async def _wait_change(self, timeout: float | None) -> None:
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for, which can swallow a cancellation on Python 3.11
+                await self._changed.wait()
 
     def _close(self) -> None:
         self._closed = True
