@@ -30,7 +30,7 @@ from tenantctl.core.settings import Settings
 
 async def receive_payment(session: AsyncSession, **fields) -> PaymentInbox:
     """Record money that arrived (the PaymentInbox columns as keywords), once: a repeat returns the row already there."""
-    insert = conflict_insert(session.bind.dialect, PaymentInbox).values(**fields)
+    insert = conflict_insert(session.bind.dialect.name, PaymentInbox).values(**fields)
     # a no-op update on a repeat, so that RETURNING gives the row either way (one statement)
     upsert = insert.on_conflict_do_update(index_elements=["method", "charge_id"], set_={"charge_id": insert.excluded.charge_id})
     return await session.scalar(upsert.returning(PaymentInbox), execution_options={"populate_existing": True})

@@ -117,7 +117,7 @@ class App:
 
 async def _pin(connection: AsyncConnection, verifier: str) -> str:
     """Store the verifier unless another process just did; the stored one either way."""
-    await connection.execute(conflict_insert(connection.dialect, KeyVerifier).values(id=1, verifier=verifier).on_conflict_do_nothing())
+    await connection.execute(conflict_insert(connection.dialect.name, KeyVerifier).values(id=1, verifier=verifier).on_conflict_do_nothing())
     return await connection.scalar(select(KeyVerifier.verifier))
 
 

@@ -54,9 +54,9 @@ JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
 """JSON on SQLite, JSONB on PostgreSQL."""
 
 
-def conflict_insert(dialect: Any, table: Any) -> Any:
+def conflict_insert(dialect_name: str, table: Any) -> Any:
     """An INSERT that takes ON CONFLICT clauses, for this dialect (PostgreSQL or SQLite)."""
-    return (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
 
 
 BigID = BigInteger().with_variant(Integer(), "sqlite")

@@ -122,7 +122,7 @@ async def open_panel(session: AsyncSession, *, env: Mapping[str, str], box: Secr
 
 
 async def _add_traffic(session: AsyncSession, *, bot_id: int, day: date, consumed_bytes: int = 0, sold_bytes: int = 0) -> None:
-    row = conflict_insert(session.bind.dialect, TrafficDaily).values(bot_id=bot_id, day=day, consumed_bytes=consumed_bytes, sold_bytes=sold_bytes)
+    row = conflict_insert(session.bind.dialect.name, TrafficDaily).values(bot_id=bot_id, day=day, consumed_bytes=consumed_bytes, sold_bytes=sold_bytes)
     table = TrafficDaily.__table__.c
     await session.execute(row.on_conflict_do_update(index_elements=["bot_id", "day"], set_={
         "consumed_bytes": table.consumed_bytes + row.excluded.consumed_bytes, "sold_bytes": table.sold_bytes + row.excluded.sold_bytes}))

@@ -56,7 +56,7 @@ async def record_usage(session: AsyncSession, *, counts: Counts, day: date) -> i
     rows = [{"day": day, "bot_id": bot_id, "feature_key": key, "result": result, "count": n}
             for (bot_id, key, result), n in sorted(counts.items()) if bot_id in known and n]
     for start in range(0, len(rows), UPSERT_ROWS):
-        statement = conflict_insert(session.bind.dialect, FlagUsageDaily).values(rows[start:start + UPSERT_ROWS])
+        statement = conflict_insert(session.bind.dialect.name, FlagUsageDaily).values(rows[start:start + UPSERT_ROWS])
         await session.execute(statement.on_conflict_do_update(
             index_elements=["day", "bot_id", "feature_key", "result"],
             set_={"count": FlagUsageDaily.count + statement.excluded["count"]},

@@ -217,7 +217,7 @@ async def _store_snapshots(session: AsyncSession, snapshots: dict[tuple[int, boo
              for (plan_id, active, key), answer in sorted(snapshots.items()) if stored.get((plan_id, active, key)) != answer]
     if not stale:
         return False
-    upsert = conflict_insert(session.bind.dialect, table)
+    upsert = conflict_insert(session.bind.dialect.name, table)
     await session.execute(
         upsert.on_conflict_do_update(
             index_elements=[table.c.plan_tier_id, table.c.active, table.c.feature_key],
