@@ -61,7 +61,7 @@ from tenantctl.core.crypto import SecretBox, constant_time_equal
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import ConfigError
 from tenantctl.customers.panel import PanelClient
-from tenantctl.customers.provisioning import mark_link_sent, open_panel, run_panel_jobs, unsent_links
+from tenantctl.customers.provisioning import PANEL_CONCURRENCY, Provisioned, mark_link_sent, open_panel, run_panel_jobs, unsent_links
 from tenantctl.customers.renewals import AUTO_RENEWAL, due_reminders, mark_blocked, remind_days
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.flags.live import FlagWatcher
@@ -294,24 +294,29 @@ class Runner:
             await run_panel_jobs(self.app.sessions, panel=self.panel, now=utcnow())
         async with self.app.unit_of_work() as session:
             ready = await unsent_links(session)
-        for item in ready:
+        slots = asyncio.Semaphore(PANEL_CONCURRENCY)
+
+        async def send(item: Provisioned) -> None:
             running = self.bots.get(item.bot_id)
             if running is None:  # the bot is stopped: the link goes out once it runs again
-                continue
+                return
             lang = pick_language(None, item.language_code)
-            try:
-                await running.bot.send_message(item.telegram_id, t(lang, "sf_link", date=item.end_date.date().isoformat(),
-                                                                    url=item.subscription_url))
-            except TelegramForbiddenError:  # blocked: the link waits in My subscription for their return
+            async with slots:
+                try:
+                    await running.bot.send_message(item.telegram_id, t(lang, "sf_link", date=item.end_date.date().isoformat(),
+                                                                        url=item.subscription_url))
+                except TelegramForbiddenError:  # blocked: the link waits in My subscription for their return
+                    async with self.app.unit_of_work() as session:
+                        await mark_blocked(session, bot_id=item.bot_id, telegram_id=item.telegram_id)
+                        await mark_link_sent(session, job_id=item.job_id)
+                    return
+                except TelegramAPIError as exc:
+                    log.warning("bot %s: the subscription link could not be sent: %s", item.bot_id, scrub_tokens(str(exc)))
+                    return
                 async with self.app.unit_of_work() as session:
-                    await mark_blocked(session, bot_id=item.bot_id, telegram_id=item.telegram_id)
                     await mark_link_sent(session, job_id=item.job_id)
-                continue
-            except TelegramAPIError as exc:
-                log.warning("bot %s: the subscription link could not be sent: %s", item.bot_id, scrub_tokens(str(exc)))
-                continue
-            async with self.app.unit_of_work() as session:
-                await mark_link_sent(session, job_id=item.job_id)
+
+        await asyncio.gather(*(send(item) for item in ready))
 
     async def _remind(self) -> None:
         """Every `reminder_interval` s: remind the end users of each running tenant bot whose subscription ends within the

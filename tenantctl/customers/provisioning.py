@@ -54,6 +54,7 @@ GIB = 1024 ** 3
 PANEL_BACKOFF = timedelta(seconds=30)  # after the first failed attempt; doubled after each one
 PANEL_BACKOFF_CAP = timedelta(hours=1)  # a paid subscription is never given up on
 PANEL_CLAIM = timedelta(minutes=2)  # how long a claimed job is not due for anyone else
+PANEL_CONCURRENCY = 4  # end users served at once (one user's jobs run one after another); each holds one connection at most
 TRAFFIC_TAIL = timedelta(days=1)  # an ended subscription's traffic is still read this long: its last hours count too
 PULL_CONCURRENCY = 8
 PANEL_KEYS = (PANEL_URL_KEY, PANEL_API_KEY_KEY, PANEL_AUTH_TYPE_KEY, PANEL_SQUADS_KEY)
@@ -291,21 +292,39 @@ async def _record(session: AsyncSession, *, work: _Work, user: PanelUser | None,
 
 async def run_panel_jobs(sessions: async_sessionmaker[AsyncSession], *, panel: PanelClient, now: datetime,
                          limit: int = 50) -> list[Provisioned]:
-    """Carry out the panel jobs due: claim, call the panel with no transaction open, record; the links now ready to send."""
-    provisioned = []
+    """Carry out the panel jobs due: claim, call the panel with no transaction open, record; the links now ready to send.
+
+    Up to PANEL_CONCURRENCY end users are served at once, each user's jobs in the order they were made. Once the panel is
+    unavailable no further job starts: the claimed ones fall due again when their claim runs out."""
+    by_user: dict[int, list[_Work]] = defaultdict(list)
     for work in await run_in_transaction(sessions, partial(_claim, now=now, limit=limit)):
-        user, failure = None, None
-        if not work.moot:
-            try:
-                user = await _carry_out(panel, work)
-            except PanelError as exc:
-                failure = exc
-        done = await run_in_transaction(sessions, partial(_record, work=work, user=user, error=failure and str(failure), now=now))
-        if done is not None:
-            provisioned.append(done)
-        if failure is not None and failure.code == UNAVAILABLE:
-            break  # the panel is unavailable: the other claimed jobs fall due again when their claim runs out
-    return provisioned
+        by_user[work.user_id].append(work)
+    slots, unavailable = asyncio.Semaphore(PANEL_CONCURRENCY), asyncio.Event()
+
+    async def serve(jobs: list[_Work]) -> list[Provisioned]:
+        done = []
+        async with slots:
+            for work in jobs:
+                if unavailable.is_set():
+                    break
+                user, failure = None, None
+                if not work.moot:
+                    try:
+                        user = await _carry_out(panel, work)
+                    except PanelError as exc:
+                        failure = exc
+                recorded = await run_in_transaction(sessions, partial(_record, work=work, user=user,
+                                                                      error=failure and str(failure), now=now))
+                if recorded is not None:
+                    done.append(recorded)
+                if failure is not None:
+                    if failure.code == UNAVAILABLE:
+                        unavailable.set()
+                    break  # this user's later jobs wait for this one
+        return done
+
+    served = await asyncio.gather(*(serve(jobs) for jobs in by_user.values()))
+    return [provisioned for done in served for provisioned in done]
 
 
 async def mark_link_sent(session: AsyncSession, *, job_id: int) -> None:

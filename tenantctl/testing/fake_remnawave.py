@@ -3,11 +3,13 @@
 `FakeRemnawave` serves over real HTTP on 127.0.0.1 exactly the endpoints `tenantctl.customers.panel.PanelClient` uses,
 answering as panel 2.x does (`{"response": user}`, errors as `{"message", "errorCode", "statusCode"}`), with users kept
 in memory and one internal squad (`squads` holds them; a user joins those named in its creation). Failures come on demand: `fail_next(n)` answers the next n requests with 503, `down()` every request until
-`up()`, and `lose_next_responses(n)` carries out the next n requests but drops the connection before answering.
+`up()`, and `lose_next_responses(n)` carries out the next n requests but drops the connection before answering. `latency`
+makes every answer take that long, as a distant panel's would; `most_in_flight` is the most requests it answered at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import uuid as uuid_module
@@ -56,6 +58,9 @@ class FakeRemnawave:
         self._fail = 0
         self._lose = 0
         self._down = False
+        self.latency = 0.0  # seconds each answer takes
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests it was answering at once
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -117,6 +122,16 @@ class FakeRemnawave:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return await self._answer(request, handler)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await _body(request)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             response = _error(401, "Unauthorized", "A001")

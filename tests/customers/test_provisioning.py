@@ -21,6 +21,7 @@ from tenantctl.customers.provisioning import (
     GIB,
     PANEL_BACKOFF,
     PANEL_BACKOFF_CAP,
+    PANEL_CONCURRENCY,
     expire_subscriptions,
     grant_subscription,
     mark_link_sent,
@@ -256,6 +257,22 @@ async def test_a_disable_queued_before_a_new_purchase_is_left_undone(app, fake, 
     assert fake.user(f"t{bot_id}_501")["status"] == "ACTIVE"
     assert not fake.calls("POST", "/api/users/" + fake.user(f"t{bot_id}_501")["uuid"] + "/actions/disable")
     assert [(j.action, j.status) for j in await jobs(app)] == [("sync", "done"), ("disable", "done"), ("sync", "done")]
+
+
+async def test_several_users_are_served_at_once_and_each_users_jobs_in_order(app, fake, panel) -> None:
+    bot_id, users = await tenant(app, telegram_ids=range(501, 511))
+    for user_id in users:
+        await grant(app, bot_id, user_id, days=1 if user_id == users[0] else 30)
+    async with app.unit_of_work() as session:  # the first user's subscription ends, and is bought again: sync, disable, sync
+        assert await expire_subscriptions(session, now=NOW + timedelta(days=1)) == 1
+    await grant(app, bot_id, users[0], days=30, now=NOW + timedelta(days=1))
+    fake.latency = 0.05
+
+    provisioned = await run_panel_jobs(app.sessions, panel=panel, now=NOW + timedelta(days=1))
+    assert 1 < fake.most_in_flight <= PANEL_CONCURRENCY
+    assert sorted(p.telegram_id for p in provisioned) == list(range(501, 511))
+    assert fake.user(f"t{bot_id}_501")["status"] == "ACTIVE"  # its disable was not carried out after its new sync
+    assert all(j.status == "done" for j in await jobs(app))
 
 
 async def test_pull_traffic_adds_each_reading_once(app, fake, panel) -> None:
