@@ -31,6 +31,7 @@ from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from tenantctl.core import sqlite_driver
 from tenantctl.core.errors import ConfigError, Invalid
 
 T = TypeVar("T")
@@ -126,20 +127,22 @@ close one each (the default pool keeps 5 and closes the other 10 as soon as they
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`. SQLite gets foreign keys switched on and a write-ahead log: readers and the one writer
-    no longer block each other, and a commit appends to the log (synced at checkpoints, not at every commit)."""
+    """An async engine for `url`. SQLite runs on the event loop's thread, its connections taking turns to write
+    (`sqlite_driver`), with foreign keys switched on and a write-ahead log: readers and the one writer no longer block
+    each other, and a commit appends to the log (synced at checkpoints, not at every commit)."""
     url = normalize_url(url)
-    if make_url(url).database not in (None, "", ":memory:"):  # an in-memory SQLite database has a single connection
+    database = make_url(url).database
+    if database not in (None, "", ":memory:"):  # an in-memory SQLite database has a single connection
         kwargs.setdefault("pool_size", POOL_SIZE)
         kwargs.setdefault("max_overflow", 0)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, async_creator=sqlite_driver.connector(database or ":memory:"), **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA busy_timeout={int(sqlite_driver.WRITE_WAIT * 1000)}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
