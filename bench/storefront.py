@@ -8,8 +8,8 @@ aiogram Dispatcher gets the same load: its own 50 bots on the same fake server, 
 (`make_client`), polled by aiogram's `start_polling` (a long poll per bot, a task per update: what the runner does), one handler answering `/start` with a static text and
 an inline keyboard of the menu's shape (same labels, same callback data) and one answering the button as the storefront
 does (answerCallbackQuery, then a message with a Menu button). Each round uses new users; the first round of each side
-is cold (connections, flag caches). Reported: the median round, as updates/s, and the storefront's time over the bare
-dispatcher's.
+is cold (connections, flag caches). Reported: the median round, as updates/s, the storefront's time over the bare
+dispatcher's, and the process's CPU time per update on each side (the whole process: bot, fake server and load alike).
 
 Then purchase-to-link with the fake panel: buyers walk Buy → plan → Telegram Stars up to the invoice, then the clock runs
 from the checkout (pre_checkout_query injected) to the "Your subscription is ready" message with the panel's link (the
@@ -139,15 +139,15 @@ async def visit(fbot: FakeBot, users: list[int]) -> tuple[float, int]:
     return last, failed
 
 
-async def load_round(bots: list[FakeBot], first_user: int, users: int) -> tuple[float, int]:
-    """One round of `users` new users spread over `bots`: seconds from the first /start to the last answer, and the
-    failed updates."""
+async def load_round(bots: list[FakeBot], first_user: int, users: int) -> tuple[float, int, float]:
+    """One round of `users` new users spread over `bots`: seconds from the first /start to the last answer, the failed
+    updates, and the CPU seconds the process (bot, fake server and this client) spent on the round."""
     spread: list[list[int]] = [[] for _ in bots]
     for n in range(users):
         spread[n % len(bots)].append(first_user + n)
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     ends = await asyncio.gather(*(visit(fbot, ids) for fbot, ids in zip(bots, spread) if ids))
-    return max(end for end, _ in ends) - started, sum(failed for _, failed in ends)
+    return max(end for end, _ in ends) - started, sum(failed for _, failed in ends), time.process_time() - cpu
 
 
 async def ask(fbot: FakeBot, user: int, act: Callable[[], Any], method: str = "sendMessage") -> Call:
@@ -249,11 +249,13 @@ async def bench(database_url: str, workdir: Path, tenants: int, users: int, roun
             await task
 
     updates = 2 * users
-    shop_median, bare_median = statistics.median(s for s, _ in storefront), statistics.median(s for s, _ in bare)
+    shop_median, bare_median = statistics.median(s for s, _, _ in storefront), statistics.median(s for s, _, _ in bare)
+    shop_cpu, bare_cpu = (statistics.median(cpu for _, _, cpu in rounds) / updates * 1000 for rounds in (storefront, bare))
     return {"bench": "storefront", "backend": "postgresql" if database_url.startswith("postgresql") else "sqlite",
             "tenants": tenants, "users": users, "updates_per_round": updates,
-            "storefront_rounds_s": [round(s, 3) for s, _ in storefront], "bare_rounds_s": [round(s, 3) for s, _ in bare],
-            "storefront_failed_updates": [failed for _, failed in storefront], "bare_failed_updates": [failed for _, failed in bare],
+            "storefront_rounds_s": [round(s, 3) for s, _, _ in storefront], "bare_rounds_s": [round(s, 3) for s, _, _ in bare],
+            "storefront_failed_updates": [failed for _, failed, _ in storefront], "bare_failed_updates": [failed for _, failed, _ in bare],
+            "storefront_cpu_ms_per_update": round(shop_cpu, 2), "bare_cpu_ms_per_update": round(bare_cpu, 2),
             "storefront_updates_per_second": round(updates / shop_median, 1), "bare_updates_per_second": round(updates / bare_median, 1),
             "time_ratio": round(shop_median / bare_median, 2), "purchases": purchases,
             "purchase_to_link_one_at_a_time": percentiles(one_at_a_time), "purchase_to_link_all_at_once": percentiles(all_at_once),
@@ -287,7 +289,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{result['backend']}: storefront {result['storefront_updates_per_second']} updates/s, bare aiogram "
               f"{result['bare_updates_per_second']} updates/s ({result['users']} users × 2 updates over {result['tenants']} bots, "
               f"median of {len(result['bare_rounds_s'])} rounds, {sum(result['storefront_failed_updates'])} storefront updates failed): "
-              f"{result['time_ratio']}× its time; purchase to link "
+              f"{result['time_ratio']}× its time; CPU per update {result['storefront_cpu_ms_per_update']} ms against "
+              f"{result['bare_cpu_ms_per_update']} ms; purchase to link "
               f"p50 {single['p50_ms']} ms / p95 {single['p95_ms']} ms one at a time, p50 {burst['p50_ms']} ms / p95 {burst['p95_ms']} ms "
               f"{result['purchases']} at once; on {result['platform']}, {result['cpus']} CPUs, Python {result['python']}")
 
