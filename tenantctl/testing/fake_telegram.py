@@ -267,6 +267,7 @@ class FakeBot:
         self._webhook_task: asyncio.Task[None] | None = None
         self._webhook_error: tuple[int, str] | None = None
         self._blocked: set[int] = set()  # users who blocked the bot: sending to them is refused with 403
+        self._deleted: set[int] = set()  # users who deleted their account: sending to them is refused with 400
 
     # ----- test side: inspecting calls -----------------------------------
 
@@ -397,6 +398,10 @@ class FakeBot:
         self._open_queries[query["id"]] = {"kind": "callback_query"}
         return self._inject("callback_query", query)
 
+    def delete_account(self, user_id: int) -> None:
+        """The user deletes their Telegram account: messages to them get 400 "chat not found" from then on."""
+        self._deleted.add(user_id)
+
     def block(self, user_id: int, blocked: bool = True) -> None:
         """The user blocks the bot (or, with ``blocked=False``, unblocks it): messages to them get 403 Forbidden."""
         if blocked:
@@ -519,6 +524,8 @@ class FakeBot:
     def _new_message(self, chat_id: int, sender: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         if sender["id"] == self.id and chat_id in self._blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if sender["id"] == self.id and chat_id in self._deleted:
+            raise ApiError(400, "Bad Request: chat not found")
         message_id = next(self._message_ids.setdefault(chat_id, itertools.count(1)))
         message = {
             "message_id": message_id,

@@ -174,3 +174,22 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_not_retried_until_back(s
     await buyer.send("/start", "Welcome to Alpha!")
     await buyer.wait(REMINDER, mark)
     await buyer.wait("Alpha month, 30 days", mark)
+
+
+async def test_a_deleted_account_is_tried_once_per_period(shopfront: Shopfront) -> None:
+    alpha, fbot = shopfront.bots["Alpha"]
+    buyer = Chat(fbot, user=BUYER)
+    await buy(buyer, fbot)
+    fbot.delete_account(BUYER)
+    await ends_in(shopfront, BUYER, timedelta(days=2))
+    mark = fbot.mark()
+    remind_now(shopfront)
+    await fbot.wait_for(lambda c: c.method == "sendMessage" and c.params.get("chat_id") == BUYER and c.error is not None, after=mark)
+    remind_now(shopfront)
+    await asyncio.sleep(1.0)
+    tries = [c for c in fbot.sent[mark:] if c.params.get("chat_id") == BUYER and c.method in ("sendMessage", "sendInvoice")]
+    assert len(tries) == 1
+    assert (await subscription_of(shopfront, BUYER)).renewal_reminded_at is not None
+    async with shopfront.app.unit_of_work() as session:
+        assert await session.scalar(select(func.count()).select_from(Order).where(Order.bot_id == alpha, Order.status == "cancelled")) == 1
+        assert await session.scalar(select(User.is_blocked).where(User.bot_id == alpha, User.telegram_id == BUYER)) is False

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot as Client
 from aiogram import F
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -417,8 +417,10 @@ async def _deliver(bot: Client, method: SendMessage | SendInvoice, item: Reminde
 
 async def send_reminder(bot: Client, app: App, tenant: BotInfo, item: Reminder, *, auto_renewal: bool) -> None:
     """Remind an end user, from the tenant's bot, that their subscription ends: the Renew button and, with auto_renewal on,
-    a Stars invoice of the same plan. Marked reminded once sent; a user who blocked the bot is marked blocked; an invoice
-    that did not go out has its order cancelled. No transaction is open while Telegram is called."""
+    a Stars invoice of the same plan. Marked reminded once sent, or once Telegram refused it as a bad request (a deleted
+    account: trying again would not help); a user who blocked the bot is marked blocked; an invoice that did not go out
+    has its order cancelled. Anything else (the network, Telegram's own errors) is tried again next round. No
+    transaction is open while Telegram is called."""
     lang = pick_language(None, item.language_code)
     offer = None
     if auto_renewal and item.plan_id is not None:
@@ -435,7 +437,7 @@ async def send_reminder(bot: Client, app: App, tenant: BotInfo, item: Reminder, 
     async with app.unit_of_work() as session:
         if offer is not None and invoice_failed is not None:
             await cancel_order(session, bot_id=item.bot_id, order_id=offer[0].id)
-        if failed is None:
+        if failed is None or isinstance(failed, TelegramBadRequest):
             await mark_reminded(session, bot_id=item.bot_id, subscription_id=item.subscription_id, now=utcnow())
         elif isinstance(failed, TelegramForbiddenError):
             await mark_blocked(session, bot_id=item.bot_id, telegram_id=item.telegram_id)
