@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from tenantctl.core import sqlite_driver
 from tenantctl.core.errors import ConfigError, Invalid
@@ -133,6 +134,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = normalize_url(url)
     database = make_url(url).database
     if database not in (None, "", ":memory:"):  # an in-memory SQLite database has a single connection
+        kwargs.setdefault("poolclass", AsyncAdaptedQueuePool)  # SQLAlchemy before 2.0.38 gave a SQLite file none
         kwargs.setdefault("pool_size", POOL_SIZE)
         kwargs.setdefault("max_overflow", 0)
     if url.startswith("sqlite"):
