@@ -152,23 +152,37 @@ async def test_auto_renewal_off_reminds_without_an_invoice_and_renew_of_a_plan_o
     assert await Panel(fbot, user=BUYER).alert(renew, buyer.last_with_button("Renew")) == "This is not available right now."
 
 
-async def test_a_user_who_blocked_the_bot_is_marked_and_not_retried_until_back(shopfront: Shopfront) -> None:
+async def a_refused_reminder(shopfront: Shopfront, refuse) -> tuple[int, Chat]:
+    """A buyer near their subscription's end whom Telegram will not reach (`refuse(fake bot)`): over several supervisor
+    rounds the reminder is tried once and its renewal order cancelled. The bot's id and the buyer."""
     alpha, fbot = shopfront.bots["Alpha"]
     buyer = Chat(fbot, user=BUYER)
     await buy(buyer, fbot)
-    fbot.block(BUYER)
+    refuse(fbot)
     await ends_in(shopfront, BUYER, timedelta(days=2))
     mark = fbot.mark()
     remind_now(shopfront)
     await fbot.wait_for(lambda c: c.method == "sendMessage" and c.params.get("chat_id") == BUYER and c.error is not None, after=mark)
+    remind_now(shopfront)
     await asyncio.sleep(1.0)
     tries = [c for c in fbot.sent[mark:] if c.params.get("chat_id") == BUYER and c.method in ("sendMessage", "sendInvoice")]
     assert len(tries) == 1
     async with shopfront.app.unit_of_work() as session:
-        assert await session.scalar(select(User.is_blocked).where(User.bot_id == alpha, User.telegram_id == BUYER)) is True
         assert await session.scalar(select(func.count()).select_from(Order).where(Order.bot_id == alpha, Order.status == "cancelled")) == 1
+    return alpha, buyer
+
+
+async def blocked(shopfront: Shopfront, alpha: int) -> bool:
+    async with shopfront.app.unit_of_work() as session:
+        return await session.scalar(select(User.is_blocked).where(User.bot_id == alpha, User.telegram_id == BUYER))
+
+
+async def test_a_user_who_blocked_the_bot_is_marked_and_not_retried_until_back(shopfront: Shopfront) -> None:
+    alpha, buyer = await a_refused_reminder(shopfront, lambda fbot: fbot.block(BUYER))
+    assert await blocked(shopfront, alpha) is True
     assert (await subscription_of(shopfront, BUYER)).renewal_reminded_at is None
 
+    fbot = buyer.fbot
     fbot.block(BUYER, False)  # back: the reminder goes out
     mark = fbot.mark()
     await buyer.send("/start", "Welcome to Alpha!")
@@ -177,19 +191,6 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_not_retried_until_back(s
 
 
 async def test_a_deleted_account_is_tried_once_per_period(shopfront: Shopfront) -> None:
-    alpha, fbot = shopfront.bots["Alpha"]
-    buyer = Chat(fbot, user=BUYER)
-    await buy(buyer, fbot)
-    fbot.delete_account(BUYER)
-    await ends_in(shopfront, BUYER, timedelta(days=2))
-    mark = fbot.mark()
-    remind_now(shopfront)
-    await fbot.wait_for(lambda c: c.method == "sendMessage" and c.params.get("chat_id") == BUYER and c.error is not None, after=mark)
-    remind_now(shopfront)
-    await asyncio.sleep(1.0)
-    tries = [c for c in fbot.sent[mark:] if c.params.get("chat_id") == BUYER and c.method in ("sendMessage", "sendInvoice")]
-    assert len(tries) == 1
+    alpha, _buyer = await a_refused_reminder(shopfront, lambda fbot: fbot.delete_account(BUYER))
     assert (await subscription_of(shopfront, BUYER)).renewal_reminded_at is not None
-    async with shopfront.app.unit_of_work() as session:
-        assert await session.scalar(select(func.count()).select_from(Order).where(Order.bot_id == alpha, Order.status == "cancelled")) == 1
-        assert await session.scalar(select(User.is_blocked).where(User.bot_id == alpha, User.telegram_id == BUYER)) is False
+    assert await blocked(shopfront, alpha) is False

@@ -57,7 +57,8 @@ async def test_concurrent_writers_take_turns_and_all_commit(sessions) -> None:
     assert await count(sessions) == 40
 
 
-async def test_a_reader_does_not_wait_for_a_writer_and_the_loop_keeps_running(sessions) -> None:
+async def holding_a_write(sessions) -> tuple[asyncio.Task, asyncio.Event]:
+    """A transaction that has written and holds its turn until the returned event is set."""
     holding, release = asyncio.Event(), asyncio.Event()
 
     async def writer() -> None:
@@ -68,6 +69,11 @@ async def test_a_reader_does_not_wait_for_a_writer_and_the_loop_keeps_running(se
 
     task = asyncio.create_task(writer())
     await holding.wait()
+    return task, release
+
+
+async def test_a_reader_does_not_wait_for_a_writer_and_the_loop_keeps_running(sessions) -> None:
+    task, release = await holding_a_write(sessions)
     assert await count(sessions) == 0  # the uncommitted row is not seen, and the read did not wait
     waiting = asyncio.create_task(run_in_transaction(sessions, lambda session: note(session, "next")))
     ticks = 0
@@ -95,16 +101,7 @@ async def test_rollback_and_a_failed_statement_give_the_turn_back(sessions) -> N
 
 async def test_a_writer_waiting_past_its_time_fails_as_a_busy_database(sessions, monkeypatch) -> None:
     monkeypatch.setattr(sqlite_driver, "WRITE_WAIT", 0.05)
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def writer() -> None:
-        async with sessions() as session, session.begin():
-            await note(session, "held")
-            holding.set()
-            await release.wait()
-
-    task = asyncio.create_task(writer())
-    await holding.wait()
+    task, release = await holding_a_write(sessions)
     with pytest.raises(OperationalError, match="database is locked"):
         async with sessions() as session, session.begin():
             await note(session, "late")
