@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.billing.models import (
@@ -83,9 +83,14 @@ def mark_applied(row: PaymentInbox, payment: PlatformPayment | None, *, now: dat
     row.status, row.payment_id, row.processed_at = APPLIED, payment.id if payment else None, now
 
 
-async def unprocessed(session: AsyncSession) -> list[PaymentInbox]:
-    """The inbox rows still waiting to be applied or refunded, oldest first."""
-    return list((await session.scalars(select(PaymentInbox).where(PaymentInbox.status == RECEIVED).order_by(PaymentInbox.id))).all())
+async def unprocessed(session: AsyncSession, *, received_before: datetime | None = None) -> list[PaymentInbox]:
+    """The inbox rows still waiting to be applied or refunded, oldest first. With `received_before`, a row a handler
+    recorded since then is left out (the handler settles it once its commit is done, and tells the payer), unless it
+    came from Telegram's ledger."""
+    query = select(PaymentInbox).where(PaymentInbox.status == RECEIVED)
+    if received_before is not None:
+        query = query.where(or_(PaymentInbox.created_at <= received_before, PaymentInbox.source == "ledger"))
+    return list((await session.scalars(query.order_by(PaymentInbox.id))).all())
 
 
 async def apply_renewal(session: AsyncSession, *, payment_id: int, charge_id: str, stars: int, currency: str, settings: Settings,

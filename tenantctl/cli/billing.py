@@ -14,8 +14,9 @@ app = typer.Typer(help="Platform billing: the lifecycle tick, renewal payments, 
 
 @app.command()
 def tick(as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-         min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges younger than this many seconds to a running "
-                                                                       "`bot run`, which may be recording them now (e.g. 120).")) -> None:
+         min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges, and payments a bot recorded, younger than this "
+                                                                       "many seconds to a running `bot run`, which may be recording or "
+                                                                       "settling them now (e.g. 120).")) -> None:
     """Expire lapsed subscriptions (after GRACE_PERIOD_DAYS), record renewals due (RENEWAL_NOTICE_DAYS ahead), expire overrides;
     expire end users' lapsed subscriptions and, with a Remnawave panel configured (REMNAWAVE_API_URL and REMNAWAVE_API_KEY, in the
     master's configuration or the environment), carry out the panel jobs due and pull the users' traffic;
@@ -176,8 +177,9 @@ def _print_reconciliation(reconciled) -> None:
 
 @app.command("reconcile")
 def reconcile_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-               min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges younger than this many seconds to a running "
-                                                                       "`bot run`, which may be recording them now (e.g. 120).")) -> None:
+               min_age: int = typer.Option(0, "--min-age", min=0, help="Leave Stars charges, and payments a bot recorded, younger than this "
+                                                                       "many seconds to a running `bot run`, which may be recording or "
+                                                                       "settling them now (e.g. 120).")) -> None:
     """Compare the master bot's Star transactions (every page of getStarTransactions) with the payment inbox: record charges never
     received, apply or refund every open payment, make the refunds due, confirm refunds Telegram made. Prints each fix.
 

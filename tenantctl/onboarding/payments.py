@@ -169,14 +169,15 @@ async def reconcile(sessions: async_sessionmaker[AsyncSession], *, ledger: Stars
     and the inbox lacks, confirm the refunds it shows made, process every payment still open, make the refunds due.
 
     Each step is a short transaction of its own, and no transaction is open during a Bot API call. Charges
-    the inbox lacks are recorded once they are `min_age` old (a running bot may be recording them now).
+    the inbox lacks are recorded, and payments a handler recorded are settled, once they are `min_age` old (a running
+    bot may be recording or settling them now).
     """
     now = now or utcnow()
     found = await read_ledger(ledger)
     report = Reconciliation(transactions=found.transactions)
     report.fixes += await run_in_transaction(sessions, partial(sync_with_ledger, ledger=found, bot_telegram_id=ledger.bot_id, now=now,
                                                                actor=actor, min_age=min_age))
-    for row in await run_in_transaction(sessions, unprocessed):
+    for row in await run_in_transaction(sessions, partial(unprocessed, received_before=now - min_age if min_age else None)):
         try:
             settled = await run_in_transaction(sessions, partial(process_payment, inbox_id=row.id, box=box, settings=settings, actor=actor,
                                                                  now=now))

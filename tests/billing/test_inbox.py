@@ -6,6 +6,7 @@ Every scenario ends with `verify_money` finding no discrepancy.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 import pytest_asyncio
@@ -184,6 +185,20 @@ async def test_reconcile_records_what_the_process_never_saw_once(app: App, maste
     assert (again.transactions, again.fixes) == (4, [])  # the refund is in the ledger now; nothing changes
     assert await counts(app) == {"tenants": 2, "activations": 2, "inbox": 3, "refunds": 1}
     assert await discrepancies(app) == []
+
+
+async def test_a_payment_a_handler_just_recorded_is_left_to_it_by_a_running_bots_reconcile(app: App, master: FakeBot) -> None:
+    registration = await register(app, 1)
+    charge = master.record_star_payment(USER, f"reg:{registration}", BASIC_STARS)
+    charge["at"] -= 600  # old in the ledger; its inbox row is new: a handler recorded it and is about to settle it
+    async with app.unit_of_work() as s:
+        await receive_stars_payment(s, charge_id=charge["telegram_payment_charge_id"], provider_charge_id=None, payer_telegram_id=USER,
+                                    bot_telegram_id=master.id, payload=f"reg:{registration}", currency="XTR", amount=BASIC_STARS)
+    settle = partial(reconcile, app.sessions, ledger=master.account, box=app.secret_box, settings=app.settings, actor="test")
+    assert (await settle(min_age=timedelta(minutes=2))).fixes == []
+    assert await counts(app) == {"tenants": 0, "activations": 0, "inbox": 1, "refunds": 0}
+    assert [fix["action"] for fix in (await settle(now=utcnow() + timedelta(minutes=3), min_age=timedelta(minutes=2))).fixes] == ["applied"]
+    assert await counts(app) == {"tenants": 1, "activations": 1, "inbox": 1, "refunds": 0}
 
 
 async def test_reconcile_takes_the_refunds_telegram_shows_made(app: App, master: FakeBot) -> None:
