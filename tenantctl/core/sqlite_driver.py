@@ -89,12 +89,6 @@ class Cursor:
     async def close(self) -> None:
         self._raw.close()
 
-    async def __aenter__(self) -> Cursor:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.close()
-
     @property
     def description(self) -> Any:
         return self._raw.description
