@@ -93,7 +93,7 @@ async def renewal_order(session: AsyncSession, *, bot_id: int, user_id: int, pla
 
 async def cancel_order(session: AsyncSession, *, bot_id: int, order_id: int) -> None:
     """An order whose invoice never reached its payer: closed while still unpaid, so a payment of it is refunded."""
-    await session.execute(update(Order).where(Order.id == order_id, Order.bot_id == bot_id, Order.status == "pending")
+    await session.execute(update(Order).where(Order.id == order_id, Order.bot_id == bot_id, Order.status.in_(("pending",)))
                           .values(status="cancelled"))
 
 
