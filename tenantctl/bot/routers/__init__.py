@@ -7,8 +7,11 @@ from typing import Any
 
 from aiogram import Router
 from aiogram.filters import Filter
+from aiogram.types import TelegramObject
 from aiogram.types import User
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from magic_filter import MagicFilter
 
 from tenantctl.core.app import App
 from tenantctl.core.errors import Forbidden
@@ -48,11 +51,27 @@ class Routes:
         """A new Router with every handler, in declaration order, behind the router's filters."""
         router = Router(name=self.name)
         for kind, filters, handler in self._entries:
-            getattr(router, kind).register(handler, *filters)
+            getattr(router, kind).register(handler, *map(on_loop, filters))
         if self.filters:
             for kind in {kind for kind, _, _ in self._entries}:
-                getattr(router, kind).filter(*self.filters)
+                getattr(router, kind).filter(*map(on_loop, self.filters))
         return router
+
+
+class Magic(Filter):
+    """A magic filter (`F.text`, …) resolved on the event loop: aiogram runs a filter that is not a coroutine in a worker
+    thread, and the hop costs far more than the check."""
+
+    def __init__(self, magic: MagicFilter) -> None:
+        self.magic = magic
+
+    async def __call__(self, event: TelegramObject) -> Any:
+        return self.magic.resolve(event)
+
+
+def on_loop(check: Any) -> Any:
+    """`check`, or a magic filter wrapped to run on the event loop (the routers' own filters are coroutines)."""
+    return Magic(check) if isinstance(check, MagicFilter) else check
 
 
 class HasPermission(Filter):

@@ -108,12 +108,12 @@ class DashboardAccess(Filter):
 ACCESS = DashboardAccess()
 
 
-def on_master(_event: Any, tenant: Any = None) -> bool:
+async def on_master(_event: Any, tenant: Any = None) -> bool:
     """Passes on the master bot."""
     return tenant is None
 
 
-def not_registering(_event: Any, draft: TenantRegistration | None = None) -> bool:
+async def not_registering(_event: Any, draft: TenantRegistration | None = None) -> bool:
     """Passes unless the user has a registration open on the master bot (which takes their input first)."""
     return draft is None
 
