@@ -22,7 +22,7 @@ from tenantctl.billing.models import CARD, STARS, PaymentInbox
 from tenantctl.core.errors import Conflict, NotFound
 from tenantctl.core.money import format_money, kopeks_to_stars
 from tenantctl.customers import cards
-from tenantctl.customers.bot_plans import get_plan
+from tenantctl.customers.bot_plans import ACTIVE_PLAN, get_plan
 from tenantctl.customers.models import (
     BotPlan,
     Order,
@@ -38,6 +38,7 @@ from tenantctl.tenants.permissions import Permission, require
 
 IMPLEMENTED_METHODS = (STARS, CARD)  # the payment features this build can take money through, in the order offered
 ORDER_PAYLOAD = "buy:"
+_PLAN_AND_CARD = select(ACTIVE_PLAN, cards.ACTIVE_CARD)
 
 
 async def offered_methods(session: AsyncSession, *, bot_id: int, on: Iterable[str] | None = None) -> list[str]:
@@ -47,9 +48,18 @@ async def offered_methods(session: AsyncSession, *, bot_id: int, on: Iterable[st
         on = (await session.scalars(select(BotFeatureFlag.feature_key).where(
             BotFeatureFlag.bot_id == bot_id, BotFeatureFlag.enabled.is_(True), BotFeatureFlag.feature_key.in_(IMPLEMENTED_METHODS)))).all()
     on = set(on)
-    if CARD in on and not await cards.has_active_card(session, bot_id=bot_id):
-        on.discard(CARD)
-    return [method for method in IMPLEMENTED_METHODS if method in on]
+    return _offered(on, has_card=CARD in on and await cards.has_active_card(session, bot_id=bot_id))
+
+
+def _offered(on: Iterable[str], *, has_card: bool) -> list[str]:
+    return [method for method in IMPLEMENTED_METHODS if method in on and (method != CARD or has_card)]
+
+
+async def on_sale(session: AsyncSession, *, bot_id: int, on: Iterable[str]) -> bool:
+    """Whether the bot sells: an active plan, and a payment method offered (`on`: the features that are on, as the
+    caller's FeatureGate has them). One query: it is asked on every menu."""
+    has_plan, has_card = (await session.execute(_PLAN_AND_CARD, {"bot_id": bot_id})).one()
+    return bool(has_plan) and bool(_offered(on, has_card=bool(has_card)))
 
 
 async def get_order(session: AsyncSession, *, bot_id: int, order_id: int) -> Order:

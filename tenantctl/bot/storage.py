@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator, Mapping
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantctl.core.conversation import FsmRecord
@@ -21,6 +21,9 @@ from tenantctl.core.settings import Settings
 
 update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
 """The session of the update being handled (set by DbSessionMiddleware): FSM changes join its transaction."""
+
+
+_READ = select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == bindparam("key"))
 
 
 def key_builder() -> KeyBuilder:
@@ -63,9 +66,7 @@ class DatabaseStorage(BaseStorage):
 
     async def _read(self, key: StorageKey) -> tuple[str | None, dict[str, Any]]:
         async with self._session() as session:
-            row = (await session.execute(
-                select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == self._keys.build(key))
-            )).first()
+            row = (await session.execute(_READ, {"key": self._keys.build(key)})).first()
         return (row[0], dict(row[1] or {})) if row else (None, {})
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
@@ -24,6 +24,9 @@ TRAFFIC_GB = (0, 100_000)  # 0: unlimited
 DEVICES = (1, 100)
 MAX_PRICE_KOPEKS = 1_000_000_000  # 10 000 000.00 in major units; the column is a 32-bit integer
 MAX_ID = 2**31 - 1  # an id beyond the column's range names no plan
+
+ACTIVE_PLAN = exists().where(BotPlan.bot_id == bindparam("bot_id"), BotPlan.is_active.is_(True))
+"""Whether the bot (the `bot_id` parameter) offers a plan, as a column to select."""
 
 
 def parse_name(text: str) -> str:

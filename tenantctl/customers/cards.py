@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.audit.service import record
@@ -124,9 +124,14 @@ async def set_rotation(session: AsyncSession, *, bot: Bot, strategy: str, actor:
                      before={"rotation": before}, after={"rotation": strategy})
 
 
+ACTIVE_CARD = exists().where(TenantPaymentCard.bot_id == bindparam("bot_id"), TenantPaymentCard.is_active.is_(True))
+"""Whether the bot (the `bot_id` parameter) has a card a payer can be shown, as a column to select."""
+_HAS_ACTIVE_CARD = select(ACTIVE_CARD)
+
+
 async def has_active_card(session: AsyncSession, *, bot_id: int) -> bool:
     """Whether the bot has a card a payer can be shown."""
-    return bool(await session.scalar(select(exists().where(TenantPaymentCard.bot_id == bot_id, TenantPaymentCard.is_active.is_(True)))))
+    return bool(await session.scalar(_HAS_ACTIVE_CARD, {"bot_id": bot_id}))
 
 
 async def choose_card(session: AsyncSession, *, bot_id: int) -> TenantPaymentCard | None:

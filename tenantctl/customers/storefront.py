@@ -24,6 +24,8 @@ REFERRAL_PREFIX = "ref_"
 
 
 _USER_BY_TELEGRAM_ID = select(User).where(User.bot_id == bindparam("bot_id"), User.telegram_id == bindparam("telegram_id"))
+_LATEST_SUBSCRIPTION = (select(Subscription).where(Subscription.bot_id == bindparam("bot_id"), Subscription.user_id == bindparam("user_id"))
+                        .order_by(Subscription.end_date.desc()).limit(1))
 
 
 @functools.cache
@@ -55,8 +57,7 @@ async def ensure_user(session: AsyncSession, *, bot_id: int, telegram_id: int, u
 
 async def current_subscription(session: AsyncSession, *, bot_id: int, user_id: int) -> Subscription | None:
     """The user's latest subscription with this bot (running or not), if any."""
-    return await session.scalar(select(Subscription).where(Subscription.bot_id == bot_id, Subscription.user_id == user_id)
-                                .order_by(Subscription.end_date.desc()).limit(1))
+    return await session.scalar(_LATEST_SUBSCRIPTION, {"bot_id": bot_id, "user_id": user_id})
 
 
 def _whole(config: dict[str, Any], name: str) -> int:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantctl.flags.models import BotFeatureFlag
@@ -41,6 +41,7 @@ def _flag(enabled: bool, value: str | None, config: dict[str, Any], user_splits:
 _NONE: dict[str, Flag] = {}
 _COLUMNS = (BotFeatureFlag.feature_key, BotFeatureFlag.enabled, BotFeatureFlag.value, BotFeatureFlag.config,
             BotFeatureFlag.user_splits)
+_ONE_BOT = select(*_COLUMNS).where(BotFeatureFlag.bot_id == bindparam("bot_id"))
 
 
 class FeatureGate:
@@ -58,7 +59,7 @@ class FeatureGate:
         if not force and time.monotonic() - self._loaded_at.get(bot_id, float("-inf")) < self._ttl:
             return
         async with self._sessions() as session:
-            rows = (await session.execute(select(*_COLUMNS).where(BotFeatureFlag.bot_id == bot_id))).all()
+            rows = (await session.execute(_ONE_BOT, {"bot_id": bot_id})).all()
         self._replace(bot_id, {key: _flag(enabled, value, config, splits) for key, enabled, value, config, splits in rows})
         self._loaded_at[bot_id] = time.monotonic()
 

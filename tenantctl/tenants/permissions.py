@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Iterable
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.core.errors import Forbidden
@@ -55,6 +56,9 @@ def is_master_admin(master_admins: Iterable[int], telegram_user_id: int | None) 
     return telegram_user_id is not None and telegram_user_id in set(master_admins)
 
 
+_ROLE = select(BotAdmin.role).where(BotAdmin.bot_id == bindparam("bot_id"), BotAdmin.telegram_user_id == bindparam("telegram_user_id"))
+
+
 async def role_of(session: AsyncSession, *, master_admins: Iterable[int], actor_telegram_id: int,
                   bot_id: int | None) -> str | None:
     """The actor's role on the bot: master_admin, owner, admin, or None."""
@@ -62,8 +66,7 @@ async def role_of(session: AsyncSession, *, master_admins: Iterable[int], actor_
         return "master_admin"
     if bot_id is None:
         return None
-    admin = await session.get(BotAdmin, (bot_id, actor_telegram_id))
-    return admin.role if admin is not None else None
+    return await session.scalar(_ROLE, {"bot_id": bot_id, "telegram_user_id": actor_telegram_id})
 
 
 async def require(session: AsyncSession, *, master_admins: Iterable[int], actor_telegram_id: int,

@@ -36,6 +36,7 @@ from tenantctl.billing.storefront import (
     cancel_order,
     check_stars_checkout,
     offered_methods,
+    on_sale,
     reject_order,
     renewal_order,
     start_order,
@@ -127,7 +128,7 @@ async def _methods(session: AsyncSession, gate: FeatureGate, tenant: BotInfo) ->
 
 async def _on_sale(session: AsyncSession, gate: FeatureGate, tenant: BotInfo) -> bool:
     """Whether the bot has something to sell: an active plan and a payment method."""
-    return bool(await list_plans(session, bot_id=tenant.id, include_archived=False) and await _methods(session, gate, tenant))
+    return await on_sale(session, bot_id=tenant.id, on=[m for m in METHODS if gate.is_enabled(tenant.id, m)])
 
 
 async def _menu(session: AsyncSession, app: App, gate: FeatureGate, tenant: BotInfo, user: User, lang: str) -> tuple[str, Any]:
