@@ -30,11 +30,12 @@ _LATEST_SUBSCRIPTION = (select(Subscription).where(Subscription.bot_id == bindpa
 
 @functools.cache
 def _user_upsert(dialect_name: str) -> Any:
-    """INSERT … ON CONFLICT for a new user, built once per dialect (building its `excluded` columns costs milliseconds)."""
-    insert = conflict_insert(dialect_name, User).values(
+    """INSERT … ON CONFLICT for a new user, built once per dialect (building its `excluded` columns costs milliseconds).
+    On the table, not the entity: the ORM's bulk-insert path with RETURNING costs more than reading the row back."""
+    insert = conflict_insert(dialect_name, User.__table__).values(
         {name: bindparam(name) for name in ("bot_id", "telegram_id", "username", "first_name", "language_code")})
     return insert.on_conflict_do_update(index_elements=["bot_id", "telegram_id"],
-                                        set_={"username": insert.excluded.username, "is_blocked": False}).returning(User)
+                                        set_={"username": insert.excluded.username, "is_blocked": False})
 
 
 async def ensure_user(session: AsyncSession, *, bot_id: int, telegram_id: int, username: str | None, first_name: str | None,
@@ -52,7 +53,9 @@ async def ensure_user(session: AsyncSession, *, bot_id: int, telegram_id: int, u
         return user
     values = {"bot_id": bot_id, "telegram_id": telegram_id, "username": username,
               "first_name": (first_name or None) and first_name[:128], "language_code": (language_code or None) and language_code[:8]}
-    return await session.scalar(_user_upsert(session.bind.dialect.name), values, execution_options={"populate_existing": True})
+    await session.execute(_user_upsert(session.bind.dialect.name), values)
+    return await session.scalar(_USER_BY_TELEGRAM_ID, {"bot_id": bot_id, "telegram_id": telegram_id},
+                                execution_options={"populate_existing": True})
 
 
 async def current_subscription(session: AsyncSession, *, bot_id: int, user_id: int) -> Subscription | None:
