@@ -12,6 +12,7 @@ had; the runner's supervisor sends the reminders (`send_reminder`), with a Stars
 
 from __future__ import annotations
 
+import functools
 import logging
 from enum import StrEnum
 from functools import partial
@@ -24,7 +25,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendInvoice, SendMessage, SendPhoto
-from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,12 +114,20 @@ METHODS = (STARS, CARD)
 MENU = Shop(do=ShopDo.MENU)
 
 
+_LABELS = {ShopDo.PLANS: "sf_btn_buy", ShopDo.TRIAL: "sf_btn_trial", ShopDo.MY: "sf_btn_my", ShopDo.INVITE: "sf_btn_invite",
+           ShopDo.SUPPORT: "sf_btn_support", ShopDo.RENEW: "sf_btn_renew", ShopDo.MENU: "sf_btn_menu"}
+
+
 def _menu_row(lang: str) -> Row:
     return [(t(lang, "sf_btn_menu"), MENU)]
 
 
-def _renew_row(lang: str) -> Row:
-    return [(t(lang, "sf_btn_renew"), Shop(do=ShopDo.RENEW))]
+@functools.cache
+def _buttons(lang: str, *screens: ShopDo, dashboard: bool = False) -> InlineKeyboardMarkup:
+    """A button per row, in `lang`, for these screens (the ones without an argument), then the dashboard's if asked:
+    a few combinations, each built once (they are sent on nearly every update)."""
+    rows = [[(t(lang, _LABELS[screen]), Shop(do=screen))] for screen in screens]
+    return keyboard(*rows, [(t(lang, "db_btn_open"), DASHBOARD)] if dashboard else [])
 
 
 async def _methods(session: AsyncSession, gate: FeatureGate, tenant: BotInfo) -> list[str]:
@@ -137,20 +146,16 @@ async def _menu(session: AsyncSession, app: App, gate: FeatureGate, tenant: BotI
     support_mode = gate.value(tenant.id, SUPPORT)
     if tenant.support_username and support_mode in SUPPORT_CONTACT_MODES:
         lines.append(t(tenant.default_language, "tenant_support", support=tenant.support_username))
-    rows: list[Row] = []
-    if await _on_sale(session, gate, tenant):
-        rows.append([(t(lang, "sf_btn_buy"), Shop(do=ShopDo.PLANS))])
+    screens = [ShopDo.PLANS] if await _on_sale(session, gate, tenant) else []
     if gate.is_enabled(tenant.id, TRIAL) and user.trial_used_at is None:
-        rows.append([(t(lang, "sf_btn_trial"), Shop(do=ShopDo.TRIAL))])
-    rows.append([(t(lang, "sf_btn_my"), Shop(do=ShopDo.MY))])
+        screens.append(ShopDo.TRIAL)
+    screens.append(ShopDo.MY)
     if gate.is_enabled(tenant.id, REFERRAL_FEATURE):
-        rows.append([(t(lang, "sf_btn_invite"), Shop(do=ShopDo.INVITE))])
+        screens.append(ShopDo.INVITE)
     if support_mode in TICKET_MODES:
-        rows.append([(t(lang, "sf_btn_support"), Shop(do=ShopDo.SUPPORT))])
+        screens.append(ShopDo.SUPPORT)
     role = await role_of(session, master_admins=app.settings.master_admin_ids, actor_telegram_id=user.telegram_id, bot_id=tenant.id)
-    if role is not None:
-        rows.append([(t(lang, "db_btn_open"), DASHBOARD)])
-    return "\n".join(lines), keyboard(*rows)
+    return "\n".join(lines), _buttons(lang, *screens, dashboard=role is not None)
 
 
 async def _user(session: AsyncSession, tenant: BotInfo, event: Message | CallbackQuery | PreCheckoutQuery) -> User:
@@ -233,15 +238,15 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
         plan = await get_plan(session, bot_id=tenant.id, plan_id=data.a)
         if order.method == STARS:
             outbox.send(order_invoice(lang, chat_id, tenant.name, plan, order))
-            return t(lang, "sf_pay_invoice"), keyboard(_menu_row(lang))
+            return t(lang, "sf_pay_invoice"), _buttons(lang, ShopDo.MENU)
         await _wait(state, {"kind": "receipt", "order_id": order.id})
         return t(lang, "sf_card_details", price=money(lang, order.amount_kopeks), number=card.card_number, holder=card.holder_name,
-                 bank=f"\n{card.bank_name}" if card.bank_name else ""), keyboard(_menu_row(lang))
+                 bank=f"\n{card.bank_name}" if card.bank_name else ""), _buttons(lang, ShopDo.MENU)
     if data.do == ShopDo.TRIAL:
         if not gate.is_enabled(tenant.id, TRIAL):
             raise _not_available()
         subscription = await take_trial(session, bot_id=tenant.id, user=user, config=gate.config(tenant.id, TRIAL), now=utcnow())
-        return t(lang, "sf_trial_started", date=subscription.end_date.date().isoformat()), keyboard(_menu_row(lang))
+        return t(lang, "sf_trial_started", date=subscription.end_date.date().isoformat()), _buttons(lang, ShopDo.MENU)
     if data.do == ShopDo.RENEW:
         subscription = await current_subscription(session, bot_id=tenant.id, user_id=user.id)
         plan_id = subscription.bot_plan_id if subscription is not None else None
@@ -252,26 +257,26 @@ async def _screen(session: AsyncSession, app: App, gate: FeatureGate, tenant: Bo
     if data.do == ShopDo.MY:
         subscription = await current_subscription(session, bot_id=tenant.id, user_id=user.id)
         if subscription is None:
-            return t(lang, "sf_none"), keyboard(_menu_row(lang))
+            return t(lang, "sf_none"), _buttons(lang, ShopDo.MENU)
         renew = (renewal_due(subscription, days=remind_days(gate.config(tenant.id, AUTO_RENEWAL)), now=utcnow())
                  and await _on_sale(session, gate, tenant))
         return t(lang, "sf_my", status=t(lang, f"sf_status_{subscription.status}"), date=subscription.end_date.date().isoformat(),
                  used=traffic(lang, subscription.traffic_used_bytes),
                  limit=traffic(lang, subscription.traffic_limit_bytes) if subscription.traffic_limit_bytes else t(lang, "sf_unlimited"),
                  devices=number(lang, subscription.device_limit),
-                 url=subscription.subscription_url or t(lang, "sf_link_pending")), keyboard(_renew_row(lang) if renew else [],
-                                                                                      _menu_row(lang))
+                 url=subscription.subscription_url or t(lang, "sf_link_pending")), _buttons(lang, *([ShopDo.RENEW] if renew else []),
+                                                                                      ShopDo.MENU)
     if data.do == ShopDo.INVITE:
         if not gate.is_enabled(tenant.id, REFERRAL_FEATURE):
             raise _not_available()
         username = (await session.get(BotRow, tenant.id)).username
         bonus = int(gate.config(tenant.id, REFERRAL_FEATURE).get(REFERRAL_BONUS_KEY) or 0)
         return t(lang, "sf_invite", link=f"https://t.me/{username}?start={REFERRAL_PREFIX}{user.telegram_id}",
-                 bonus=money(lang, bonus)), keyboard(_menu_row(lang))
+                 bonus=money(lang, bonus)), _buttons(lang, ShopDo.MENU)
     if gate.value(tenant.id, SUPPORT) not in TICKET_MODES:
         raise _not_available()
     await _wait(state, {"kind": "ticket"})
-    return t(lang, "sf_support_ask"), keyboard(_menu_row(lang))
+    return t(lang, "sf_support_ask"), _buttons(lang, ShopDo.MENU)
 
 
 @router.callback_query(Shop.filter())
@@ -355,7 +360,7 @@ async def _waiting(message: Message, state: FSMContext | None = None) -> dict[st
 async def cancel(message: Message, outbox: Outbox, lang: str, state: FSMContext | None = None) -> None:
     """/cancel while the storefront waits for input."""
     await _wait(state, None)
-    outbox.send(message.answer(t(lang, "sf_cancelled"), reply_markup=keyboard(_menu_row(lang))))
+    outbox.send(message.answer(t(lang, "sf_cancelled"), reply_markup=_buttons(lang, ShopDo.MENU)))
 
 
 @router.message(F.photo | (F.text & ~F.text.startswith("/")), _waiting)
@@ -430,7 +435,7 @@ async def send_reminder(bot: Client, app: App, tenant: BotInfo, item: Reminder, 
                                         stars_rate_kopeks=app.settings.stars_rate_kopeks)
     date = item.end_date.date().isoformat()
     text = t(lang, "sf_reminder_invoice", date=date, plan=offer[1].name) if offer else t(lang, "sf_reminder", date=date)
-    failed = await _deliver(bot, SendMessage(chat_id=item.telegram_id, text=text, reply_markup=keyboard(_renew_row(lang), _menu_row(lang))),
+    failed = await _deliver(bot, SendMessage(chat_id=item.telegram_id, text=text, reply_markup=_buttons(lang, ShopDo.RENEW, ShopDo.MENU)),
                             item)
     invoice_failed = failed
     if offer is not None and failed is None:
