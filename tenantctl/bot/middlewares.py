@@ -64,8 +64,9 @@ class DbSessionMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         for attempt in itertools.count(1):
             outbox = Outbox(data["bot"])
+            session = self._sessions()
             try:
-                async with self._sessions() as session, session.begin():
+                async with session.begin():
                     token = update_session.set(session)
                     try:
                         data["session"], data["outbox"] = session, outbox
@@ -76,6 +77,10 @@ class DbSessionMiddleware(BaseMiddleware):
             except DBAPIError as exc:
                 if attempt >= RETRY_ATTEMPTS or not is_retryable(exc):
                     raise
+            finally:
+                # The transaction has ended and given its connection back: closing has no I/O left, so it is not
+                # handed to a task of its own (what `async with session` does, once per update).
+                await session.close()
             await asyncio.sleep(random.uniform(0, 0.05 * attempt))
         await outbox.flush()
         return result
