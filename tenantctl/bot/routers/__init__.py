@@ -7,11 +7,9 @@ from typing import Any
 
 from aiogram import Router
 from aiogram.filters import Filter
-from aiogram.types import TelegramObject
-from aiogram.types import User
+from aiogram.types import TelegramObject, User
+from aiogram.utils.magic_filter import MagicFilter
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from magic_filter import MagicFilter
 
 from tenantctl.core.app import App
 from tenantctl.core.errors import Forbidden

@@ -12,10 +12,9 @@ had; the runner's supervisor sends the reminders (`send_reminder`), with a Stars
 
 from __future__ import annotations
 
-import functools
 import logging
 from enum import StrEnum
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot as Client
@@ -122,7 +121,7 @@ def _menu_row(lang: str) -> Row:
     return [(t(lang, "sf_btn_menu"), MENU)]
 
 
-@functools.cache
+@cache
 def _buttons(lang: str, *screens: ShopDo, dashboard: bool = False) -> InlineKeyboardMarkup:
     """A button per row, in `lang`, for these screens (the ones without an argument), then the dashboard's if asked:
     a few combinations, each built once (they are sent on nearly every update)."""
