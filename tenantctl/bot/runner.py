@@ -276,17 +276,18 @@ class Runner:
             except TimeoutError:
                 pass
             self._wake.clear()
-            try:
-                await self.sync()
-                await self._housekeeping()
-                master = next((r for r in self.bots.values() if r.info.is_master), None)
-                if master is not None:
-                    await renewals.deliver(master.bot, self.app)
-                    await self._reconcile(master.bot)
-                await self._provision()
-                await self._remind()
-            except Exception as exc:  # keep supervising whatever one round hit
-                log.error("supervisor round failed: %s", scrub_tokens(f"{type(exc).__name__}: {exc}"))
+            for step in (self.sync, self._housekeeping, self._payments, self._provision, self._remind):
+                try:
+                    await step()
+                except Exception as exc:  # keep supervising whatever one step hit: the others still run
+                    log.error("supervisor: %s failed: %s", step.__name__.strip("_"), scrub_tokens(f"{type(exc).__name__}: {exc}"))
+
+    async def _payments(self) -> None:
+        """With the master bot running: deliver the renewals due, and reconcile the Star ledgers."""
+        master = next((r for r in self.bots.values() if r.info.is_master), None)
+        if master is not None:
+            await renewals.deliver(master.bot, self.app)
+            await self._reconcile(master.bot)
 
     async def _provision(self) -> None:
         """Make the due changes in the VPN panel, then send each new subscription's link from its own bot (and mark it sent)."""
@@ -361,9 +362,13 @@ class Runner:
         self._reconciled_at = now
         bots = [master, *(r.bot for r in self.bots.values() if not r.info.is_master)]
         for bot in bots:
-            report = await reconcile(self.app.sessions, ledger=StarsAccount(self.app.settings.telegram_api_server, bot.token),
-                                     box=self.app.secret_box, settings=self.app.settings, actor="bot:reconcile",
-                                     min_age=PAYMENT_UPDATE_GRACE)
+            try:
+                report = await reconcile(self.app.sessions, ledger=StarsAccount(self.app.settings.telegram_api_server, bot.token),
+                                         box=self.app.secret_box, settings=self.app.settings, actor="bot:reconcile",
+                                         min_age=PAYMENT_UPDATE_GRACE)
+            except Exception as exc:  # one ledger that cannot be read (a revoked token, Telegram down) holds up no other
+                log.error("reconcile: bot %s failed: %s", bot.id, scrub_tokens(f"{type(exc).__name__}: {exc}"))
+                continue
             for item in report.fixes:
                 log.warning("reconcile: %s %s: %s", item["action"], item["charge_id"], item["detail"])
             if any(item["action"] == "applied" for item in report.fixes):

@@ -250,15 +250,21 @@ async def test_a_link_for_a_user_who_blocked_the_bot_is_tried_once(shopfront: Sh
     await buyer.press("My subscription", shopfront.panel.users[next(iter(shopfront.panel.users))]["subscriptionUrl"])
 
 
-async def test_a_stars_payment_whose_update_never_came_is_applied_from_the_tenants_own_ledger(shopfront: Shopfront) -> None:
-    alpha, fbot = shopfront.bots["Alpha"]
-    buyer = Chat(fbot, user=BUYER)
+async def _paid_without_an_update(buyer: Chat) -> dict:
+    """The buyer pays Alpha's plan in Stars, and the process dies before the update: only Alpha's ledger shows the charge."""
     await buyer.send("/start", "Welcome to Alpha!")
     await buyer.press("Buy a subscription", "Choose a plan")
     await buyer.press("Alpha month", "for 30 days")
     invoice = await buyer.press("Telegram Stars", "Alpha month, 30 days")
-    charge = fbot.record_star_payment(BUYER, invoice.params["payload"], 200)  # paid; the process died before the update
+    charge = buyer.fbot.record_star_payment(BUYER, invoice.params["payload"], 200)
     charge["at"] -= 600  # older than the grace a running bot gets to handle its own update
+    return charge
+
+
+async def test_a_stars_payment_whose_update_never_came_is_applied_from_the_tenants_own_ledger(shopfront: Shopfront) -> None:
+    alpha, fbot = shopfront.bots["Alpha"]
+    buyer = Chat(fbot, user=BUYER)
+    charge = await _paid_without_an_update(buyer)
     mark = fbot.mark()
     shopfront.runner.reconcile_interval = 0.0
     shopfront.runner.nudge()
@@ -269,6 +275,18 @@ async def test_a_stars_payment_whose_update_never_came_is_applied_from_the_tenan
         shopfront.runner.nudge()
         await asyncio.sleep(0.3)
     assert await count(shopfront.app, Transaction, bot_id=alpha) == 1 and len(shopfront.panel.users) == 1
+
+
+async def test_a_ledger_that_cannot_be_read_holds_up_no_other_tenant(shopfront: Shopfront, fake: FakeTelegram) -> None:
+    alpha, fbot = shopfront.bots["Alpha"]
+    fake.remove_bot(shopfront.bots["Beta"][1].token)  # Beta's token revoked: its ledger answers 401 at every round
+    buyer = Chat(fbot, user=BUYER)
+    charge = await _paid_without_an_update(buyer)
+    mark = fbot.mark()
+    shopfront.runner.reconcile_interval = 0.0
+    shopfront.runner.nudge()
+    await buyer.wait("Your subscription is ready", mark)  # Alpha's payment applied, its panel user made, the link sent
+    assert await count(shopfront.app, Transaction, bot_id=alpha, external_id=charge["telegram_payment_charge_id"]) == 1
 
 
 async def test_two_tenants_users_never_see_each_others_plans_or_cards(shopfront: Shopfront) -> None:
