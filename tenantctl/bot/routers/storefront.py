@@ -118,7 +118,7 @@ _LABELS = {ShopDo.PLANS: "sf_btn_buy", ShopDo.TRIAL: "sf_btn_trial", ShopDo.MY: 
 
 
 def _menu_row(lang: str) -> Row:
-    return [(t(lang, "sf_btn_menu"), MENU)]
+    return [(t(lang, _LABELS[ShopDo.MENU]), MENU)]
 
 
 @cache
