@@ -1,10 +1,10 @@
 """The tenant HTTP API (aiohttp): OFREP flag evaluation and the tenant's own data, for its API token only.
 
 `add_api_routes` mounts it on any aiohttp application (`api serve`'s own, or `bot run --webhook`'s
-listener): each route is wrapped, not the application, so the routes beside it are left alone. The
-wrapper maps project errors to HTTP statuses, finds the token's tenant in `auth.TokenCache` (the
-database only for a token not held) and applies the token's rate limit; the handlers that read the
-database do it in a unit of work of their own. Tokens are never logged: there is no access log, and
+listener): each route is wrapped (`TenantApi.guarded`), not the application, so the routes beside it
+are left alone. The wrapper maps project errors to HTTP statuses, finds the token's tenant in
+`auth.TokenCache` (the database only for a token not held) and applies the token's rate limit; the
+handlers that read the database do it in a unit of work of their own. Tokens are never logged: there is no access log, and
 errors name no token.
 
 OFREP answers come from `FlagCache`, which holds each tenant's answers ready to send (bodies, bulk bodies
@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,12 +30,11 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from tenantctl.api.auth import RateLimiter, Throttled, TokenCache
+from tenantctl.api.auth import RateLimiter, Throttled, TokenCache, token_key
 from tenantctl.api.flights import Flights
 from tenantctl.api.ofrep import CONFIG_SUFFIX, evaluations
 from tenantctl.api.openapi import OPENAPI
 from tenantctl.core.app import App
-from tenantctl.core.crypto import sha256_hex
 from tenantctl.core.errors import Forbidden, Invalid, NotFound, TenantctlError, Unauthorized
 from tenantctl.flags.live import FlagWatcher
 from tenantctl.flags.rollout import bucket
@@ -49,11 +49,6 @@ SMALL_BODY = 512  # bytes: the parse of a body up to this size is remembered (an
 CONTEXTS_HELD = 4096  # small bodies' parses remembered, the least recently used forgotten first
 BULKS_HELD = 256  # a tenant's bulk answers kept for end users under its user-sticky rollouts (one per set of splits)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-APP_KEY = web.AppKey("tenantctl", App)
-LIMITER_KEY = web.AppKey("limiter", RateLimiter)
-CACHE_KEY = web.AppKey("flag_cache", "FlagCache")
-TOKENS_KEY = web.AppKey("token_cache", TokenCache)
-BOT_ID = web.RequestKey("bot_id", int)  # the token's tenant
 
 
 JSON = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
@@ -216,43 +211,6 @@ class FlagCache:
         return flags
 
 
-def _token(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.headers.get("X-API-Key", "").strip()
-
-
-def _guarded(handler: Handler, tokens: TokenCache | None, limiter: RateLimiter | None) -> Handler:
-    """`handler` behind the token check and the token's rate limit (none when `tokens` is None: a public path), with
-    project errors as statuses: 401 and 403 without a body, 429 with Retry-After, 404 and 400 with one line."""
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        try:
-            if tokens is not None:
-                token = _token(request)
-                if not token:
-                    raise Unauthorized("no API token")
-                digest = sha256_hex(token)
-                bot_id = tokens.held(digest, token)
-                request[BOT_ID] = bot_id if bot_id is not None else await tokens.check(digest, token, request.remote or "")
-                wait = limiter.wait(digest)
-                if wait:
-                    raise Throttled(wait)
-            return await handler(request)
-        except Unauthorized:
-            return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
-        except Forbidden:
-            return web.Response(status=403)
-        except Throttled as exc:
-            return web.Response(status=429, headers={"Retry-After": str(math.ceil(exc.wait))})
-        except NotFound as exc:
-            return web.json_response({"error": str(exc)}, status=404)
-        except (Invalid, TenantctlError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-
-    return guarded
-
-
 @functools.lru_cache(maxsize=CONTEXTS_HELD)
 def _parse_context(raw: bytes) -> tuple[str | None, str | None, str]:
     """A request body's targetingKey (None: none given), or its OFREP error: (targeting key, error code, details)."""
@@ -268,19 +226,9 @@ def _parse_context(raw: bytes) -> tuple[str | None, str | None, str]:
     return context.get("targetingKey"), None, ""
 
 
-async def _targeting_key(request: web.Request, key: str | None = None) -> str | None | web.Response:
-    """The targetingKey of the evaluation context in the request's body (None: none given), or the OFREP 400 answer.
-
-    The body is at most MAX_BODY bytes (413 beyond) whatever the application's client_max_size. A small body is all
-    there already (at most the connection's read buffer) and is read without waiting; its parse is remembered.
-    """
-    content = request.content
-    if content.is_eof():
-        raw = content.read_nowait()
-    elif (request.content_length or 0) > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
-    else:
-        raw = await request.read()  # at most the application's client_max_size
+def _targeting_key(raw: bytes, key: str | None) -> str | None | web.Response:
+    """The targetingKey of the evaluation context in a request's body (None: none given), or the OFREP 400 answer for
+    the flag `key` (None: the bulk request). A body over MAX_BODY bytes gets 413; a small body's parse is remembered."""
     if len(raw) > SMALL_BODY:
         if len(raw) > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(raw))
@@ -292,68 +240,131 @@ async def _targeting_key(request: web.Request, key: str | None = None) -> str | 
     return web.json_response({**({"key": key} if key else {}), "errorCode": error, "errorDetails": details}, status=400)
 
 
-async def evaluate_flag(request: web.Request) -> web.Response:
-    """POST /ofrep/v1/evaluate/flags/{key}: one flag of the token's tenant."""
-    key = request.match_info["key"]
-    targeting_key = await _targeting_key(request, key)
-    if isinstance(targeting_key, web.Response):
-        return targeting_key
-    cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
-    flags = cache.held(bot_id) or await cache.get(bot_id)
-    found = flags.answer(key, targeting_key)
-    if found is None:
-        return web.json_response({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": f"no flag {key!r}"}, status=404)
-    body, result = found
-    if result is not None:
-        cache.count(bot_id, key, result)
-    return web.Response(body=flags.encoded[key] if body is flags.by_key[key] else _json(body), headers=JSON)
-
-
-async def evaluate_flags(request: web.Request) -> web.Response:
-    """POST /ofrep/v1/evaluate/flags: every flag of the token's tenant, with an ETag of the tenant and its flags."""
-    targeting_key = await _targeting_key(request)
-    if isinstance(targeting_key, web.Response):
-        return targeting_key
-    cache, bot_id = request.app[CACHE_KEY], request[BOT_ID]
-    flags = cache.held(bot_id) or await cache.get(bot_id)
-    bulk, kept = flags.bulk_for(targeting_key)
-    bulk.hits += 1
-    if not kept:
-        cache.fold(bot_id, bulk)
-    wanted = request.headers.get("If-None-Match")
-    if wanted is not None and (wanted == bulk.etag or bulk.etag in [tag.strip() for tag in wanted.split(",")]):
-        return web.Response(status=304, headers=bulk.not_modified)
-    return web.Response(body=bulk.body, headers=bulk.headers)
-
-
-async def tenant(request: web.Request) -> web.Response:
-    """GET /api/v1/tenant: the tenant's status, plan and end date."""
-    async with request.app[APP_KEY].unit_of_work() as session:
-        summary = await tenant_summary(session, bot_id=request[BOT_ID])
-    return web.json_response(tenant_as_dict(summary.bot, summary.subscription, summary.plan))
-
-
-async def features(request: web.Request) -> web.Response:
-    """GET /api/v1/features: each feature's effective value and where it comes from (secret config keys left out)."""
-    flags = (await request.app[CACHE_KEY].get(request[BOT_ID])).by_key
-    return web.json_response([{"key": key, "value": flag["value"], "source": flag["metadata"]["source"],
-                               "category": flag["metadata"]["category"], "config": flags[key + CONFIG_SUFFIX]["value"]}
-                              for key, flag in flags.items() if not key.endswith(CONFIG_SUFFIX)])
-
-
-async def stats(request: web.Request) -> web.Response:
-    """GET /api/v1/stats?period=30d: users, and income (kopeks) and traffic (bytes) over the last 30 days."""
-    if request.query.get("period", "30d") != "30d":
-        raise Invalid("period: only 30d is offered")
-    async with request.app[APP_KEY].unit_of_work() as session:
-        summary = await tenant_summary(session, bot_id=request[BOT_ID])
-    return web.json_response({"period": "30d", "users": summary.users, "income_kopeks": summary.income_30d_kopeks,
-                              "traffic_bytes": summary.traffic_30d_bytes})
+async def _arriving_body(request: web.Request) -> bytes:
+    """A body not all there yet: at most MAX_BODY bytes (413 beyond), whatever the application's client_max_size."""
+    if (request.content_length or 0) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
+    return await request.read()
 
 
 async def openapi(_request: web.Request) -> web.Response:
     """GET /api/v1/openapi.json: this API, as an OpenAPI 3.1 document."""
     return web.json_response(OPENAPI)
+
+
+class TenantApi:
+    """The API's handlers, bound to one aiohttp application's flag cache, token cache and rate limit.
+
+    Each handler takes the request and the id of its token's tenant. The OFREP path is kept short, in calls as well as
+    in work: every poll of every tenant's OpenFeature SDKs runs it.
+    """
+
+    def __init__(self, app: App, *, limiter: RateLimiter | None = None, misses: RateLimiter | None = None) -> None:
+        self.app = app
+        self.limiter = limiter or RateLimiter()  # each token's requests
+        self.cache = FlagCache(app)
+        self.tokens = TokenCache(app, misses=misses)  # `misses`: each client address's checks of tokens never seen
+
+    def guarded(self, handler: Callable[[web.Request, int], Awaitable[web.StreamResponse]]) -> Handler:
+        """`handler` behind the token check and the token's rate limit, with project errors as statuses: 401 and 403
+        without a body, 429 with Retry-After, 404 and 400 with one line."""
+        tokens, limiter = self.tokens, self.limiter
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                headers = request.headers
+                token = headers.get("Authorization", "")
+                token = token[7:].strip() if token[:7].lower() == "bearer " else headers.get("X-API-Key", "").strip()
+                if not token:
+                    raise Unauthorized("no API token")
+                digest, now = token_key(token), time.monotonic()
+                bot_id = tokens.held(digest, token, now)
+                if bot_id is None:
+                    bot_id = await tokens.check(digest, token, request.remote or "")
+                wait = limiter.wait(digest, now)
+                if wait:
+                    raise Throttled(wait)
+                return await handler(request, bot_id)
+            except Unauthorized:
+                return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+            except Forbidden:
+                return web.Response(status=403)
+            except Throttled as exc:
+                return web.Response(status=429, headers={"Retry-After": str(math.ceil(exc.wait))})
+            except NotFound as exc:
+                return web.json_response({"error": str(exc)}, status=404)
+            except (Invalid, TenantctlError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+
+        return guarded
+
+    async def evaluate(self, request: web.Request, bot_id: int) -> web.Response:
+        """POST /ofrep/v1/evaluate/flags/{key}: one flag of the token's tenant. POST /ofrep/v1/evaluate/flags: all of
+        them, with an ETag of the tenant and its flags (If-None-Match: 304)."""
+        key = request.match_info.get("key")
+        content = request.content  # a small body is all there already (at most the read buffer): no waiting for it
+        targeting_key = _targeting_key(content.read_nowait() if content.is_eof() else await _arriving_body(request), key)
+        if isinstance(targeting_key, web.Response):
+            return targeting_key
+        cache = self.cache
+        flags = cache.held(bot_id) or await cache.get(bot_id)
+        if key is None:
+            bulk, kept = flags.bulk_for(targeting_key)
+            bulk.hits += 1
+            if not kept:
+                cache.fold(bot_id, bulk)
+            wanted = request.headers.get("If-None-Match")
+            if wanted is not None and (wanted == bulk.etag or bulk.etag in [tag.strip() for tag in wanted.split(",")]):
+                return web.Response(status=304, headers=bulk.not_modified)
+            return web.Response(body=bulk.body, headers=bulk.headers)
+        found = flags.answer(key, targeting_key)
+        if found is None:
+            return web.json_response({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": f"no flag {key!r}"}, status=404)
+        body, result = found
+        if result is not None:
+            cache.count(bot_id, key, result)
+        return web.Response(body=flags.encoded[key] if body is flags.by_key[key] else _json(body), headers=JSON)
+
+    async def tenant(self, _request: web.Request, bot_id: int) -> web.Response:
+        """GET /api/v1/tenant: the tenant's status, plan and end date."""
+        async with self.app.unit_of_work() as session:
+            summary = await tenant_summary(session, bot_id=bot_id)
+        return web.json_response(tenant_as_dict(summary.bot, summary.subscription, summary.plan))
+
+    async def features(self, _request: web.Request, bot_id: int) -> web.Response:
+        """GET /api/v1/features: each feature's effective value and where it comes from (secret config keys left out)."""
+        flags = (await self.cache.get(bot_id)).by_key
+        return web.json_response([{"key": key, "value": flag["value"], "source": flag["metadata"]["source"],
+                                   "category": flag["metadata"]["category"], "config": flags[key + CONFIG_SUFFIX]["value"]}
+                                  for key, flag in flags.items() if not key.endswith(CONFIG_SUFFIX)])
+
+    async def stats(self, request: web.Request, bot_id: int) -> web.Response:
+        """GET /api/v1/stats?period=30d: users, and income (kopeks) and traffic (bytes) over the last 30 days."""
+        if request.query.get("period", "30d") != "30d":
+            raise Invalid("period: only 30d is offered")
+        async with self.app.unit_of_work() as session:
+            summary = await tenant_summary(session, bot_id=bot_id)
+        return web.json_response({"period": "30d", "users": summary.users, "income_kopeks": summary.income_30d_kopeks,
+                                  "traffic_bytes": summary.traffic_30d_bytes})
+
+    async def watch_flags(self, _webapp: web.Application) -> AsyncIterator[None]:
+        """While the application runs: the flag watcher, which empties both caches for the bots whose flags change."""
+        watcher = FlagWatcher([self.tokens, self.cache], self.app.settings.database_url)
+        watcher.start()
+        yield
+        await watcher.stop()
+        await self.tokens.close()
+        await self.cache.close()
+
+    async def flush_usage(self, _webapp: web.Application) -> AsyncIterator[None]:
+        """While the application runs: the usage flusher, which writes the evaluations counted every minute and at stop."""
+        flusher = UsageFlusher([self.cache], self.app.unit_of_work)
+        flusher.start()
+        yield
+        await flusher.stop()
+
+
+API_KEY = web.AppKey("tenant_api", TenantApi)
 
 
 def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | None = None,
@@ -364,33 +375,15 @@ def add_api_routes(webapp: web.Application, app: App, *, limiter: RateLimiter | 
     The flag watcher, the usage flusher and the token checks start and stop with `webapp`, which must therefore
     be run through an `AppRunner` (its setup starts them, its cleanup stops them).
     """
-    webapp[APP_KEY] = app
-    webapp[LIMITER_KEY] = limiter = limiter or RateLimiter()
-    webapp[CACHE_KEY] = FlagCache(app)
-    webapp[TOKENS_KEY] = tokens = TokenCache(app, misses=misses)
-
-    async def watch_flags(_webapp: web.Application) -> AsyncIterator[None]:
-        watcher = FlagWatcher([webapp[TOKENS_KEY], webapp[CACHE_KEY]], app.settings.database_url)
-        watcher.start()
-        yield
-        await watcher.stop()
-        await webapp[TOKENS_KEY].close()
-        await webapp[CACHE_KEY].close()
-
-    async def flush_usage(_webapp: web.Application) -> AsyncIterator[None]:
-        flusher = UsageFlusher([webapp[CACHE_KEY]], app.unit_of_work)
-        flusher.start()
-        yield
-        await flusher.stop()
-
-    webapp.cleanup_ctx.append(watch_flags)
-    webapp.cleanup_ctx.append(flush_usage)
-    webapp.router.add_post("/ofrep/v1/evaluate/flags", _guarded(evaluate_flags, tokens, limiter))
-    webapp.router.add_post("/ofrep/v1/evaluate/flags/{key}", _guarded(evaluate_flag, tokens, limiter))
-    webapp.router.add_get("/api/v1/tenant", _guarded(tenant, tokens, limiter))
-    webapp.router.add_get("/api/v1/features", _guarded(features, tokens, limiter))
-    webapp.router.add_get("/api/v1/stats", _guarded(stats, tokens, limiter))
-    webapp.router.add_get("/api/v1/openapi.json", _guarded(openapi, None, None))
+    api = webapp[API_KEY] = TenantApi(app, limiter=limiter, misses=misses)
+    webapp.cleanup_ctx.append(api.watch_flags)
+    webapp.cleanup_ctx.append(api.flush_usage)
+    webapp.router.add_post("/ofrep/v1/evaluate/flags", api.guarded(api.evaluate))
+    webapp.router.add_post("/ofrep/v1/evaluate/flags/{key}", api.guarded(api.evaluate))
+    webapp.router.add_get("/api/v1/tenant", api.guarded(api.tenant))
+    webapp.router.add_get("/api/v1/features", api.guarded(api.features))
+    webapp.router.add_get("/api/v1/stats", api.guarded(api.stats))
+    webapp.router.add_get("/api/v1/openapi.json", openapi)
 
 
 def build_app(app: App, *, limiter: RateLimiter | None = None, misses: RateLimiter | None = None) -> web.Application:

@@ -1,6 +1,6 @@
 """Who holds an API token, answered from memory for a token already checked, and a rate limit per key.
 
-`TokenCache` keeps, by the token's SHA-256 digest (never the plaintext), the tenant it belongs to and
+`TokenCache` keeps, by the token's `token_key` (a digest, never the plaintext), the tenant it belongs to and
 whether that tenant may use the API. A flag watcher empties it for the bots a NOTIFY names (a revoked
 token, a cancellation, an expiry, a resumption: each sends one at commit) or, on SQLite, entirely at
 every poll. A known token is also checked again against the database, in the background, by the first
@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from hashlib import blake2b
 
 from tenantctl.api.flights import Flights
 from tenantctl.core.app import App
@@ -32,6 +33,12 @@ RECHECK = 1.0  # seconds: how old a known token's check may get before a request
 REFUSED = 4096  # digests of unknown or revoked tokens remembered, the oldest forgotten first
 FORBIDDEN = "forbidden"  # the status held for a tenant that may not use the API (suspended or cancelled)
 log = logging.getLogger(__name__)
+
+
+def token_key(token: str) -> bytes:
+    """What a token is held under in memory: its BLAKE2b digest, 128 bits. The database keeps SHA-256 digests, but
+    Python's BLAKE2b is its own code, not OpenSSL's, and costs a few µs less on every request."""
+    return blake2b(token.encode(), digest_size=16).digest()
 
 
 class Throttled(Exception):
@@ -53,9 +60,9 @@ class RateLimiter:
     rate: float = 50.0
     burst: float = 100.0
     max_keys: int = 100_000
-    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (tokens, at)
+    buckets: dict[str | bytes, tuple[float, float]] = field(default_factory=dict)  # key -> (tokens, at)
 
-    def wait(self, key: str, now: float | None = None) -> float:
+    def wait(self, key: str | bytes, now: float | None = None) -> float:
         """0 if a request may go now (and take a token), else the seconds until one may."""
         now = time.monotonic() if now is None else now
         held = self.buckets.get(key)
@@ -88,7 +95,7 @@ class Checked:
 
 
 class TokenCache:
-    """Tokens already checked, by SHA-256 digest; the flag watcher refreshes it like the flag cache."""
+    """Tokens already checked, by `token_key`; the flag watcher refreshes it like the flag cache."""
 
     def __init__(self, app: App, *, misses: RateLimiter | None = None, recheck: float = RECHECK,
                  refused: int = REFUSED) -> None:
@@ -96,10 +103,10 @@ class TokenCache:
         self._misses = misses or RateLimiter(rate=100.0, burst=200.0)
         self._recheck = recheck
         self._refused_max = refused
-        self._known: dict[str, Checked] = {}
-        self._seen: set[str] = set()  # tokens forgotten by a refresh: checked again without counting as a miss
-        self._refused: dict[str, None] = {}  # insertion-ordered: the oldest first
-        self._checks: Flights[str, Checked | None] = Flights("api-token-check")  # by digest
+        self._known: dict[bytes, Checked] = {}
+        self._seen: set[bytes] = set()  # tokens forgotten by a refresh: checked again without counting as a miss
+        self._refused: dict[bytes, None] = {}  # insertion-ordered: the oldest first
+        self._checks: Flights[bytes, Checked | None] = Flights("api-token-check")
         self._generation = 0  # bumped by every refresh: a check read across a change is not kept
 
     async def refresh(self, bot_ids: Iterable[int] | None = None) -> None:
@@ -116,19 +123,20 @@ class TokenCache:
             del self._known[digest]
         self._seen.update(forget)
 
-    def held(self, digest: str, token: str) -> int | None:
+    def held(self, digest: bytes, token: str, now: float) -> int | None:
         """The id of a held token's tenant (the hot path: no await), or None when the token is not held; Forbidden when
-        its tenant is suspended or cancelled. An old enough check is started again in the background."""
+        its tenant is suspended or cancelled. A check older than `recheck` at `now` (monotonic seconds) is started
+        again in the background."""
         checked = self._known.get(digest)
         if checked is None:
             return None
-        if time.monotonic() - checked.at >= self._recheck and not self._checks.running(digest):
+        if now - checked.at >= self._recheck and not self._checks.running(digest):
             self._checks.start(digest, self._generation, lambda: self._check(digest, token))
         if checked.status == FORBIDDEN:
             raise Forbidden("the tenant is suspended or cancelled")
         return checked.bot_id
 
-    async def check(self, digest: str, token: str, client: str) -> int:
+    async def check(self, digest: bytes, token: str, client: str) -> int:
         """The id of the token's tenant, asking the database unless the token was refused before. Unauthorized (unknown
         or revoked), Forbidden (suspended or cancelled), or Throttled (too many unseen tokens from `client`)."""
         if digest in self._refused:
@@ -146,7 +154,7 @@ class TokenCache:
             raise Forbidden("the tenant is suspended or cancelled")
         return checked.bot_id
 
-    async def _check(self, digest: str, token: str) -> Checked | None:
+    async def _check(self, digest: bytes, token: str) -> Checked | None:
         """Ask the database; keep the answer unless a refresh came in the meantime. None: unknown or revoked."""
         generation, known = self._generation, self._known.get(digest)
         try:

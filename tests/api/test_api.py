@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import select
 
-from tenantctl.api.app import CACHE_KEY
+from tenantctl.api.app import API_KEY
 from tenantctl.billing.lifecycle import suspend_tenant
 from tenantctl.tenants.models import ApiToken
 from tenantctl.tenants.overrides import set_override
@@ -154,7 +154,7 @@ async def test_rollouts_answer_split_per_targeting_key_and_evaluations_are_count
     assert {f["key"]: f["value"] for f in base["flags"]}["support_tickets"] == "tickets"
     assert base_headers["ETag"] != headers["ETag"]
 
-    assert await UsageFlusher([api.webapp[CACHE_KEY]], api.app.unit_of_work).flush() > 0
+    assert await UsageFlusher([api.webapp[API_KEY].cache], api.app.unit_of_work).flush() > 0
     async with api.app.unit_of_work() as session:
         counts = {(r.feature_key, r.result): r.count for r in (await session.scalars(
             select(FlagUsageDaily).where(FlagUsageDaily.bot_id == api.bot_ids["Beta"]))).all()}

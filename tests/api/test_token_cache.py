@@ -4,15 +4,15 @@ PostgreSQL, polling on SQLite), refusals remembered, unseen tokens limited per c
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import select
 
-from tenantctl.api.auth import RateLimiter, Throttled, TokenCache
+from tenantctl.api.auth import RateLimiter, Throttled, TokenCache, token_key
 from tenantctl.billing.lifecycle import cancel_tenant, expire_subscriptions, resume_tenant, suspend_tenant
 from tenantctl.core.app import App
-from tenantctl.core.crypto import sha256_hex
 from tenantctl.core.errors import Forbidden, Unauthorized
 from tenantctl.flags.live import CHANNEL, libpq_url, parse_payload
 from tenantctl.tenants.models import ApiToken
@@ -23,8 +23,8 @@ from tests.tenants.support import NOW
 
 async def tenant(cache: TokenCache, token: str, client: str = "client") -> int:
     """What the API does with a request's token: the held answer, else a check."""
-    digest = sha256_hex(token)
-    held = cache.held(digest, token)
+    digest = token_key(token)
+    held = cache.held(digest, token, time.monotonic())
     return held if held is not None else await cache.check(digest, token, client)
 
 
