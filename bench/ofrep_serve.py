@@ -12,7 +12,7 @@ whole sequence is repeated R times and the median of each figure reported, with 
 The API's rate limit is raised out of the way (it is not what is measured).
 Goals: >= 80 % of the bare aiohttp figure, and >= 5x the Unleash 8.2 server (1.4-1.7k req/s for 20 flags).
 
-Usage: python bench/ofrep_serve.py [--seconds 5] [--connections 32] [--runs 3] [--client auto|aiohttp|PATH-TO-WRK]
+Usage: python bench/ofrep_serve.py [--seconds 5] [--connections 32] [--runs 5] [--client auto|aiohttp|PATH-TO-WRK]
 PostgreSQL comes from TENANTCTL_BENCH_DATABASE_URL (default: the local trust-auth server); a throwaway
 database is created and dropped.
 """
@@ -264,7 +264,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--client", default="auto", help="auto (wrk if on the PATH, else aiohttp), aiohttp, or wrk's path")
     args = parser.parse_args()
     asyncio.run(main(args.seconds, args.connections, args.runs, args.client))
