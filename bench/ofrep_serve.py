@@ -6,13 +6,19 @@ p99 latency and the server's CPU time per request (from /proc) for: bulk 200, bu
 and a single flag, each against the bare handler on the same route (the single flag's route has a path
 variable, which costs aiohttp's router more than a plain path). The bare handler reads the request body
 the way the API does (`read_nowait` when it has all arrived), as the API must: the OFREP evaluation context
-is validated (400 PARSE_ERROR or INVALID_CONTEXT) and its targetingKey decides user-sticky rollouts. Each route's bare figure is the mean of
-a run just before and one just after the API's cases on it, so drift on a shared machine evens out. The
-whole sequence is repeated R times and the median of each figure reported, with the load average.
-The API's rate limit is raised out of the way (it is not what is measured).
+is validated (400 PARSE_ERROR or INVALID_CONTEXT) and its targetingKey decides user-sticky rollouts.
+
+Each route's bare figure is the mean of a run just before and one just after the API's cases on it, so
+drift on a shared machine evens out. The whole sequence is repeated R times and the median of each figure
+reported, with the load average. On a machine of two cores or more, the server under load is pinned to
+the first core and the load client to the second (`--no-pin` leaves both to the scheduler): a client
+sharing the server's core takes a share of it that moves from run to run, and the ratio measured is then
+the scheduler's as much as the server's. The API's rate limit is raised out of the way (it is not what is
+measured).
 Goals: >= 80 % of the bare aiohttp figure, and >= 5x the Unleash 8.2 server (1.4-1.7k req/s for 20 flags).
 
 Usage: python bench/ofrep_serve.py [--seconds 5] [--connections 32] [--runs 5] [--client auto|aiohttp|PATH-TO-WRK]
+                                   [--no-pin]
 PostgreSQL comes from TENANTCTL_BENCH_DATABASE_URL (default: the local trust-auth server); a throwaway
 database is created and dropped.
 """
@@ -54,6 +60,7 @@ from tenantctl.tenants.tokens import issue_api_token
 SERVER = os.environ.get("TENANTCTL_BENCH_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 KEY = "x" * 43 + "="
 FEATURES = 10  # a switch and its .config each: 20 OFREP flags
+SERVER_CPU, CLIENT_CPU = 0, 1  # the cores the server and the load client are pinned to, when pinned
 
 
 def settings(url: str, home: str) -> Settings:
@@ -81,10 +88,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def serve(kind: str, port: int, url: str, home: str, body_file: str) -> None:
+def can_pin() -> bool:
+    """Whether the server and the client can each have a core of their own."""
+    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
+async def serve(kind: str, port: int, url: str, home: str, body_file: str, pin: bool) -> None:
     """A child: the tenant API (kind "api") or the bare handler (kind "bare") on 127.0.0.1:port."""
     from aiohttp import web
 
+    if pin:
+        os.sched_setaffinity(0, {SERVER_CPU})
     if kind == "api":
         from tenantctl.api.app import RateLimiter, build_app
 
@@ -138,14 +152,17 @@ end
 """
 
 
-async def load_wrk(wrk: str, url: str, headers: dict[str, str], seconds: float, connections: int, home: str) -> dict[str, float]:
-    """The same figures from wrk (two threads), which must see no status outside 2xx/3xx."""
+async def load_wrk(wrk: str, url: str, headers: dict[str, str], seconds: float, connections: int, home: str,
+                   pin: bool) -> dict[str, float]:
+    """The same figures from wrk (one thread on the client's core when pinned, else two), which must see no status
+    outside 2xx/3xx."""
     script = Path(home) / "ofrep.lua"
     script.write_text(WRK_SCRIPT)
-    args = [wrk, "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
+    args = [wrk, "-t1" if pin else "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
-    child = await asyncio.create_subprocess_exec(*args, url, stdout=asyncio.subprocess.PIPE)
+    child = await asyncio.create_subprocess_exec(*args, url, stdout=asyncio.subprocess.PIPE,
+                                                 preexec_fn=(lambda: os.sched_setaffinity(0, {CLIENT_CPU})) if pin else None)
     out = (await child.communicate())[0].decode()
     found = re.search(r"^RESULT (\d+) ([\d.]+) ([\d.]+) (\d+)$", out, re.MULTILINE)
     assert found and child.returncode == 0 and found[4] == "0", out
@@ -177,14 +194,14 @@ BASELINE = {"bulk_200": "bare_bulk", "bulk_304": "bare_bulk", "single": "bare_si
 
 
 async def one_run(ports: dict[str, int], pids: dict[str, int], auth: dict[str, str], etag: str, seconds: float,
-                  connections: int, wrk: str | None, home: str) -> dict[str, dict[str, float]]:
+                  connections: int, wrk: str | None, home: str, pin: bool) -> dict[str, dict[str, float]]:
     """Every case once: req/s, p99 and server CPU µs a request, the bare runs of a route averaged."""
     runs: dict[str, list[dict[str, float]]] = {}
     for name, server, path, conditional in CASES:
         headers = {**auth, **({"If-None-Match": etag} if conditional else {})} if server == "api" else {}
         target = f"http://127.0.0.1:{ports[server]}{path}"
         before = cpu_seconds(pids[server])
-        found = (await load_wrk(wrk, target, headers, seconds, connections, home) if wrk
+        found = (await load_wrk(wrk, target, headers, seconds, connections, home, pin) if wrk
                  else await load(target, headers, seconds, connections, 304 if conditional else 200))
         after = cpu_seconds(pids[server])
         if before is not None and after is not None:
@@ -194,14 +211,15 @@ async def one_run(ports: dict[str, int], pids: dict[str, int], auth: dict[str, s
             for name, found in runs.items()}
 
 
-async def measure(url: str, home: str, seconds: float, connections: int, runs: int, wrk: str | None) -> list[dict[str, dict[str, float]]]:
+async def measure(url: str, home: str, seconds: float, connections: int, runs: int, wrk: str | None,
+                  pin: bool) -> list[dict[str, dict[str, float]]]:
     """`runs` runs of every case against the two servers."""
     app = await App.open(settings(url, home), check_schema=False)
     await upgrade(app.engine)
     token = await populate(app)
     await app.close()
     ports = {"api": free_port(), "bare": free_port()}
-    api = await start_child("--serve", "api", str(ports["api"]), url, home, "-")
+    api = await start_child("--serve", "api", str(ports["api"]), url, home, "-", str(int(pin)))
     children = [api]
     try:
         auth = {"Authorization": f"Bearer {token}"}
@@ -211,19 +229,22 @@ async def measure(url: str, home: str, seconds: float, connections: int, runs: i
         assert len(json.loads(body)["flags"]) == 2 * FEATURES
         body_file = str(Path(home) / "flags.json")
         Path(body_file).write_text(body)
-        children.append(await start_child("--serve", "bare", str(ports["bare"]), url, home, body_file))
+        children.append(await start_child("--serve", "bare", str(ports["bare"]), url, home, body_file, str(int(pin))))
         pids = {"api": api.pid, "bare": children[1].pid}
-        return [await one_run(ports, pids, auth, etag, seconds, connections, wrk, home) for _ in range(runs)]
+        return [await one_run(ports, pids, auth, etag, seconds, connections, wrk, home, pin) for _ in range(runs)]
     finally:
         for child in children:
             child.kill()
             await child.wait()
 
 
-async def main(seconds: float, connections: int, runs: int, client: str) -> None:
+async def main(seconds: float, connections: int, runs: int, client: str, pin: bool) -> None:
     import psycopg
 
     wrk = shutil.which("wrk") if client == "auto" else client if client != "aiohttp" else None
+    pin = pin and can_pin()
+    if pin and not wrk:  # the aiohttp client runs in this process
+        os.sched_setaffinity(0, {CLIENT_CPU})
     name = f"tenantctl_ofrep_{os.getpid()}"
     load_before = os.getloadavg()
     with psycopg.connect(libpq_url(SERVER), autocommit=True) as conn:
@@ -231,7 +252,7 @@ async def main(seconds: float, connections: int, runs: int, client: str) -> None
     try:
         with tempfile.TemporaryDirectory() as home:
             url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-            found = await measure(url, home, seconds, connections, runs, wrk)
+            found = await measure(url, home, seconds, connections, runs, wrk, pin)
     finally:
         with psycopg.connect(libpq_url(SERVER), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -243,8 +264,9 @@ async def main(seconds: float, connections: int, runs: int, client: str) -> None
                   if "cpu_us" in results["single"] else None)
     load_average = [round(x, 2) for x in load_before + os.getloadavg()]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL"
+    placement = "server and client pinned to a core each" if pin else "server and client not pinned"
     print(json.dumps({"bench": "ofrep_serve", "client": "wrk" if wrk else "aiohttp", "seconds": seconds,
-                      "connections": connections, "runs": runs, "flags": 2 * FEATURES, **results,
+                      "connections": connections, "runs": runs, "pinned": pin, "flags": 2 * FEATURES, **results,
                       "ratio_to_bare_aiohttp": ratios, "ratio_to_bare_aiohttp_per_run": per_run,
                       "cpu_ratio_to_bare_aiohttp": cpu_ratios, "load_average_before_after": load_average,
                       "targets": {"ratio_to_bare_aiohttp": 0.8, "rps": 5 * 1400}, "machine": machine}))
@@ -253,18 +275,20 @@ async def main(seconds: float, connections: int, runs: int, client: str) -> None
           f"(p99 {results['single']['p99_ms']} ms); bare aiohttp: {results['bare_bulk']['rps']:.0f} req/s bulk, "
           f"{results['bare_single']['rps']:.0f} req/s single; ratio to bare aiohttp: bulk 200 {ratios['bulk_200']:.2f}, "
           f"bulk 304 {ratios['bulk_304']:.2f}, single {ratios['single']:.2f} (goal >= 0.80, and >= 7000 req/s; "
-          f"median of {runs} runs, client {'wrk' if wrk else 'aiohttp'}; {machine}; load average "
+          f"median of {runs} runs, client {'wrk' if wrk else 'aiohttp'}, {placement}; {machine}; load average "
           f"{load_average[0]:.2f} before, {load_average[3]:.2f} after)")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "--serve":
-        asyncio.run(serve(*sys.argv[2:3], int(sys.argv[3]), *sys.argv[4:7]))
+    if len(sys.argv) == 8 and sys.argv[1] == "--serve":
+        asyncio.run(serve(sys.argv[2], int(sys.argv[3]), *sys.argv[4:7], sys.argv[7] == "1"))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--client", default="auto", help="auto (wrk if on the PATH, else aiohttp), aiohttp, or wrk's path")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="leave the server and the client to the scheduler rather than a core each")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.connections, args.runs, args.client))
+    asyncio.run(main(args.seconds, args.connections, args.runs, args.client, args.pin))
