@@ -38,6 +38,7 @@ import tenantctl.models  # noqa: F401 (every table, so foreign keys across domai
 from tenantctl.api.app import add_api_routes
 from tenantctl.billing.inbox import is_recorded
 from tenantctl.billing.models import STARS
+from tenantctl.billing.storefront import ORDER_PAYLOAD
 from tenantctl.bot.locales import pick_language, t
 from tenantctl.bot.middlewares import (
     ConversationMiddleware,
@@ -66,7 +67,7 @@ from tenantctl.customers.renewals import AUTO_RENEWAL, due_reminders, mark_block
 from tenantctl.flags.gate import FeatureGate
 from tenantctl.flags.live import FlagWatcher
 from tenantctl.flags.usage import UsageFlusher
-from tenantctl.onboarding.payments import reconcile
+from tenantctl.onboarding.payments import Settled, reconcile
 from tenantctl.tenants.models import Bot as BotRow
 from tenantctl.tenants.overrides import expire_overrides
 from tenantctl.tenants.telegram import StarsAccount, scrub_tokens
@@ -186,7 +187,7 @@ class Runner:
 
     def __init__(self, app: App, *, webhook: WebhookConfig | None = None, interval: float = 3.0, poll_timeout: int = 25,
                  housekeeping_interval: float = 60.0, reconcile_interval: float = 300.0, reminder_interval: float = 60.0,
-                 with_api: bool = False) -> None:
+                 payment_grace: timedelta = PAYMENT_UPDATE_GRACE, with_api: bool = False) -> None:
         self.app = app
         self.webhook = webhook
         self.with_api = with_api  # the tenant API on the webhook listener too
@@ -196,6 +197,7 @@ class Runner:
         self._housekept_at = float("-inf")
         self.reconcile_interval = reconcile_interval
         self._reconciled_at = float("-inf")
+        self.payment_grace = payment_grace  # how old a payment must be before reconcile takes it from its update
         self.reminder_interval = reminder_interval
         self._reminded_at = float("-inf")
         self.gate = FeatureGate(app.sessions, ttl=300.0)  # kept fresh by the watcher; the TTL is a backstop
@@ -355,7 +357,8 @@ class Runner:
 
     async def _reconcile(self, master: Bot) -> None:
         """Every `reconcile_interval` s: settle the Stars payments still open, with each bot's Star ledger as the witness
-        (the master's for the platform's payments, each tenant's for its end users'), and make the refunds due from each."""
+        (the master's for the platform's payments, each tenant's for its end users'), make the refunds due from each, and
+        tell the payers of the payments settled, from the bot each paid (one not running now cannot tell them)."""
         now = asyncio.get_running_loop().time()
         if now - self._reconciled_at < self.reconcile_interval:
             return
@@ -365,14 +368,40 @@ class Runner:
             try:
                 report = await reconcile(self.app.sessions, ledger=StarsAccount(self.app.settings.telegram_api_server, bot.token),
                                          box=self.app.secret_box, settings=self.app.settings, actor="bot:reconcile",
-                                         min_age=PAYMENT_UPDATE_GRACE)
+                                         min_age=self.payment_grace)
             except Exception as exc:  # one ledger that cannot be read (a revoked token, Telegram down) holds up no other
                 log.error("reconcile: bot %s failed: %s", bot.id, scrub_tokens(f"{type(exc).__name__}: {exc}"))
                 continue
             for item in report.fixes:
                 log.warning("reconcile: %s %s: %s", item["action"], item["charge_id"], item["detail"])
+            for settled in report.settled:
+                await self._tell_payer(settled)
             if any(item["action"] == "applied" for item in report.fixes):
                 self.nudge()
+
+    def _paid_bot(self, settled: Settled) -> Running | None:
+        """The running bot a settled payment was paid to: a Stars payment's by its Telegram id; a card receipt's, the
+        tenant's of its order, or the master's for the platform's own payloads (activations and renewals)."""
+        row = settled.payment
+        if row.bot_telegram_id is not None:
+            return next((r for r in self.bots.values() if r.bot.id == row.bot_telegram_id), None)
+        if settled.order is not None:
+            return self.bots.get(settled.order.order.bot_id)
+        if row.payload.startswith(ORDER_PAYLOAD):  # a refused card order: its tenant is not at hand
+            return None
+        return next((r for r in self.bots.values() if r.info.is_master), None)
+
+    async def _tell_payer(self, settled: Settled) -> None:
+        """Tell the payer of a payment reconcile settled, from the bot it was paid to, if that bot runs here."""
+        running = self._paid_bot(settled)
+        if running is None:
+            log.warning("reconcile: the payer of %s not told: the bot it was paid to is not running here", settled.payment.charge_id)
+            return
+        try:
+            await payments.tell_reconciled(running.bot, self.app, settled, tenant_id=None if running.info.is_master else running.info.id,
+                                           runner=self)
+        except TelegramAPIError as exc:
+            log.warning("reconcile: the payer of %s not told: %s", settled.payment.charge_id, scrub_tokens(str(exc)))
 
     async def sync(self) -> None:
         """Make the running bots match the active rows of the bots table."""

@@ -154,10 +154,12 @@ def settled_fix(settled: Settled) -> dict[str, str] | None:
 
 @dataclass
 class Reconciliation:
-    """What `reconcile` read and did: one line (action, charge id, detail) per change or problem."""
+    """What `reconcile` read and did: one line (action, charge id, detail) per change or problem, and the payments it
+    settled (their payers not told yet: the bot that took them was not there to)."""
 
     transactions: int = 0
     fixes: list[dict[str, str]] = field(default_factory=list)
+    settled: list[Settled] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"transactions": self.transactions, "fixes": self.fixes}
@@ -186,5 +188,6 @@ async def reconcile(sessions: async_sessionmaker[AsyncSession], *, ledger: Stars
             continue
         if line := settled_fix(settled):
             report.fixes.append(line)
+            report.settled.append(settled)
     report.fixes += [refund_fix(refund) for refund in await run_refunds(sessions, ledger=ledger, now=now, actor=actor)]
     return report

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing, contextmanager
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -27,8 +28,9 @@ from tenantctl.bot.runner import Runner, WebhookConfig
 from tenantctl.core.app import App
 from tenantctl.onboarding import service as reg
 from tenantctl.tenants.models import Bot
+from tenantctl.tenants.tokens import authenticate
 from tenantctl.testing.fake_telegram import FakeTelegram
-from tests.bot.conftest import USER, Chat, master_of, register_until_payment
+from tests.bot.conftest import USER, Chat, master_of, register_until_payment, text_of
 from tests.bot.test_runner import free_port
 from tests.conftest import MASTER_ADMIN_ID, TEST_SECRET_KEY
 
@@ -213,6 +215,30 @@ async def test_a_webhook_payment_is_answered_200_only_once_it_is_in_the_inbox(bo
             return len(master.webhook_deliveries) > delivered
         await _wait(retried, timeout=10)
         assert master.webhook_deliveries[-1][1] == 200
+        assert await _count(bot_app) == {"tenants": 1, "payments": 1, "refunds": 0, "inbox": 1}
+    finally:
+        await runner.stop()
+
+
+async def test_an_activation_that_reconcile_settles_still_gives_its_owner_the_api_token(bot_app: App, fake: FakeTelegram) -> None:
+    master = master_of(bot_app)
+    chat = Chat(master)
+    runner = Runner(bot_app, interval=0.2, reconcile_interval=0.2, payment_grace=timedelta(0))
+    await runner.start()
+    try:
+        await register_until_payment(chat, fake.add_bot(username="late_bot"), "Telegram Stars")
+        invoice = await chat.press("Confirm", "Bot activation")
+        async with _failing_inserts_here(bot_app, "bots"):  # the payment is recorded; the tenant cannot be created yet
+            mark = master.mark()
+            master.checkout(USER, invoice.result)
+            await chat.wait("safely recorded", mark)
+            mark = master.mark()
+            assert (await _count(bot_app))["tenants"] == 0
+        told = text_of(await chat.wait("Your API token: ", mark, timeout=15))
+        token = told.split("Your API token: ", 1)[1].split()[0]
+        async with bot_app.unit_of_work() as session:
+            _, tenant = await authenticate(session, token=token)
+        assert tenant.username == "late_bot"
         assert await _count(bot_app) == {"tenants": 1, "payments": 1, "refunds": 0, "inbox": 1}
     finally:
         await runner.stop()

@@ -5,7 +5,8 @@ is written to the payment inbox in the
 update's own transaction and nothing else happens in it. Once that has committed, the payment is
 settled (`onboarding.payments.settle_payment`: applied, or refunded with the reason) in transactions
 of its own, and only then is anyone told. If the process dies in between, the inbox row, or failing
-that Telegram's Star ledger, brings the payment to `reconcile`, which the runner runs every few minutes.
+that Telegram's Star ledger, brings the payment to `reconcile`, which the runner runs every few minutes; the runner
+then tells the payer (`tell_reconciled`), as the bot would have.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiogram import Bot as Client
 from aiogram import F
 from aiogram.methods import SendMessage
 from aiogram.types import Message
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.billing.inbox import receive_stars_payment
@@ -26,7 +28,9 @@ from tenantctl.bot.locales import error_text, pick_language, t
 from tenantctl.bot.outbox import Outbox
 from tenantctl.bot.routers import Routes
 from tenantctl.core.app import App
+from tenantctl.customers.models import User
 from tenantctl.onboarding.payments import Settled, settle_payment
+from tenantctl.onboarding.service import open_registration_and_language
 from tenantctl.tenants.models import Bot
 from tenantctl.tenants.telegram import StarsAccount, scrub_tokens
 
@@ -88,6 +92,25 @@ async def settle_and_tell(bot: Client, app: App, inbox_id: int, *, payer: int, l
         await _tell(outbox, settled, app=app, lang=lang, runner=runner)
     await outbox.flush()
     return settled
+
+
+async def payer_language(session: AsyncSession, *, telegram_id: int, tenant_id: int | None) -> str:
+    """The language to write to a payer in outside an update of theirs: on the master bot (`tenant_id` None) the one
+    they chose in a registration, on a tenant bot Telegram's language_code as last seen there."""
+    if tenant_id is None:
+        return pick_language((await open_registration_and_language(session, telegram_user_id=telegram_id))[1], None)
+    code = await session.scalar(select(User.language_code).where(User.bot_id == tenant_id, User.telegram_id == telegram_id))
+    return pick_language(None, code)
+
+
+async def tell_reconciled(bot: Client, app: App, settled: Settled, *, tenant_id: int | None, runner: Any = None) -> None:
+    """Tell the payer of a payment `reconcile` settled what became of it, from `bot`, the bot it was paid to (`tenant_id`
+    None: the master); an activation's owner gets the new API token, which nobody else has seen."""
+    async with app.unit_of_work() as session:
+        lang = await payer_language(session, telegram_id=settled.payment.payer_telegram_id, tenant_id=tenant_id)
+    outbox = Outbox(bot)
+    await _tell(outbox, settled, app=app, lang=lang, runner=runner)
+    await outbox.flush()
 
 
 @router.message(F.successful_payment)

@@ -25,7 +25,6 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendInvoice, SendMessage, SendPhoto
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantctl.billing.models import CARD, STARS
@@ -46,7 +45,7 @@ from tenantctl.bot.locales import error_text, money, number, pick_language, t, t
 from tenantctl.bot.outbox import Outbox
 from tenantctl.bot.routers import Routes, payload_id
 from tenantctl.bot.routers.dashboard_views import HOME as DASHBOARD
-from tenantctl.bot.routers.payments import settle_and_tell
+from tenantctl.bot.routers.payments import payer_language, settle_and_tell
 from tenantctl.core.app import App
 from tenantctl.core.db import utcnow
 from tenantctl.core.errors import TenantctlError
@@ -384,7 +383,7 @@ async def review(query: CallbackQuery, callback_data: OrderReview, bot: Client, 
         if callback_data.action == ReviewAction.APPROVE:
             row = await approve_order(session, bot_id=tenant.id, order_id=callback_data.order_id, reviewer_id=query.from_user.id,
                                       master_admins=master_admins)
-            payer_lang = await _payer_language(session, row.payer_telegram_id, tenant)
+            payer_lang = await payer_language(session, telegram_id=row.payer_telegram_id, tenant_id=tenant.id)
             outbox.then(partial(settle_and_tell, bot, app, row.id, payer=row.payer_telegram_id, lang=payer_lang,
                                 actor=f"tg:{query.from_user.id}", runner=runner))
             note = t(lang, "sf_reviewed_ok", order=callback_data.order_id)
@@ -392,19 +391,14 @@ async def review(query: CallbackQuery, callback_data: OrderReview, bot: Client, 
             order = await reject_order(session, bot_id=tenant.id, order_id=callback_data.order_id, reviewer_id=query.from_user.id,
                                        master_admins=master_admins)
             payer = await session.get(User, order.user_id)
-            outbox.send(SendMessage(chat_id=payer.telegram_id, text=t(await _payer_language(session, payer.telegram_id, tenant),
-                                                                       "sf_rejected", order=order.id)))
+            payer_lang = await payer_language(session, telegram_id=payer.telegram_id, tenant_id=tenant.id)
+            outbox.send(SendMessage(chat_id=payer.telegram_id, text=t(payer_lang, "sf_rejected", order=order.id)))
             note = t(lang, "sf_reviewed_no", order=order.id)
     except TenantctlError as exc:
         outbox.send(query.answer(t(lang, "button_expired") if exc.code in ("forbidden", "order_unknown") else error_text(lang, exc),
                                  show_alert=True))
         return
     outbox.send(query.answer(note))
-
-
-async def _payer_language(session: AsyncSession, telegram_id: int, tenant: BotInfo) -> str:
-    code = await session.scalar(select(User.language_code).where(User.bot_id == tenant.id, User.telegram_id == telegram_id))
-    return pick_language(None, code)
 
 
 # ----- renewal reminders ---------------------------------------------------------------------
