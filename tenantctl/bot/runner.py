@@ -395,13 +395,13 @@ class Runner:
         """Tell the payer of a payment reconcile settled, from the bot it was paid to, if that bot runs here."""
         running = self._paid_bot(settled)
         if running is None:
-            log.warning("reconcile: the payer of %s not told: the bot it was paid to is not running here", settled.payment.charge_id)
+            log.warning("reconcile: the payer of %s not told: no running bot to tell them from", settled.payment.charge_id)
             return
         try:
             await payments.tell_reconciled(running.bot, self.app, settled, tenant_id=None if running.info.is_master else running.info.id,
                                            runner=self)
-        except TelegramAPIError as exc:
-            log.warning("reconcile: the payer of %s not told: %s", settled.payment.charge_id, scrub_tokens(str(exc)))
+        except Exception as exc:  # the payment is settled either way; one payer who cannot be told holds up no other
+            log.warning("reconcile: the payer of %s not told: %s", settled.payment.charge_id, scrub_tokens(f"{type(exc).__name__}: {exc}"))
 
     async def sync(self) -> None:
         """Make the running bots match the active rows of the bots table."""
