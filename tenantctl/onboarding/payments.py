@@ -149,6 +149,9 @@ def settled_fix(settled: Settled) -> dict[str, str] | None:
     if settled.renewal is not None:
         return fix("applied", row.charge_id, f"{row.payload}: bot {settled.renewal.subscription.bot_id} paid until "
                                              f"{settled.renewal.subscription.end_date.date().isoformat()}")
+    if settled.order is not None:
+        return fix("applied", row.charge_id, f"{row.payload}: bot {settled.order.order.bot_id}, user {row.payer_telegram_id} subscribed "
+                                             f"until {settled.order.subscription.end_date.date().isoformat()}")
     return None
 
 

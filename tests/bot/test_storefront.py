@@ -268,6 +268,7 @@ async def test_a_stars_payment_whose_update_never_came_is_applied_from_the_tenan
     mark = fbot.mark()
     shopfront.runner.reconcile_interval = 0.0
     shopfront.runner.nudge()
+    await buyer.wait("Payment received: ", mark)  # told, from the tenant's bot, as its payment update would have
     await buyer.wait("Your subscription is ready", mark)
     assert await count(shopfront.app, Transaction, bot_id=alpha, external_id=charge["telegram_payment_charge_id"]) == 1
     assert await count(shopfront.app, Subscription, bot_id=alpha) == 1
