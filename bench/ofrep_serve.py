@@ -60,7 +60,6 @@ from tenantctl.tenants.tokens import issue_api_token
 SERVER = os.environ.get("TENANTCTL_BENCH_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 KEY = "x" * 43 + "="
 FEATURES = 10  # a switch and its .config each: 20 OFREP flags
-SERVER_CPU, CLIENT_CPU = 0, 1  # the cores the server and the load client are pinned to, when pinned
 
 
 def settings(url: str, home: str) -> Settings:
@@ -88,17 +87,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def can_pin() -> bool:
-    """Whether the server and the client can each have a core of their own."""
-    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+def cores() -> tuple[int, int] | None:
+    """The core for the server and the one for the load client: the first two this process may run on (None: fewer)."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
 
 
-async def serve(kind: str, port: int, url: str, home: str, body_file: str, pin: bool) -> None:
-    """A child: the tenant API (kind "api") or the bare handler (kind "bare") on 127.0.0.1:port."""
+async def serve(kind: str, port: int, url: str, home: str, body_file: str, core: int | None) -> None:
+    """A child: the tenant API (kind "api") or the bare handler (kind "bare") on 127.0.0.1:port, on `core` if given."""
     from aiohttp import web
 
-    if pin:
-        os.sched_setaffinity(0, {SERVER_CPU})
+    if core is not None:
+        os.sched_setaffinity(0, {core})
     if kind == "api":
         from tenantctl.api.app import RateLimiter, build_app
 
@@ -153,16 +153,16 @@ end
 
 
 async def load_wrk(wrk: str, url: str, headers: dict[str, str], seconds: float, connections: int, home: str,
-                   pin: bool) -> dict[str, float]:
+                   pinned: tuple[int, int] | None) -> dict[str, float]:
     """The same figures from wrk (one thread on the client's core when pinned, else two), which must see no status
     outside 2xx/3xx."""
     script = Path(home) / "ofrep.lua"
     script.write_text(WRK_SCRIPT)
-    args = [wrk, "-t1" if pin else "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
+    args = [wrk, "-t1" if pinned else "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
     child = await asyncio.create_subprocess_exec(*args, url, stdout=asyncio.subprocess.PIPE,
-                                                 preexec_fn=(lambda: os.sched_setaffinity(0, {CLIENT_CPU})) if pin else None)
+                                                 preexec_fn=(lambda: os.sched_setaffinity(0, {pinned[1]})) if pinned else None)
     out = (await child.communicate())[0].decode()
     found = re.search(r"^RESULT (\d+) ([\d.]+) ([\d.]+) (\d+)$", out, re.MULTILINE)
     assert found and child.returncode == 0 and found[4] == "0", out
@@ -194,14 +194,14 @@ BASELINE = {"bulk_200": "bare_bulk", "bulk_304": "bare_bulk", "single": "bare_si
 
 
 async def one_run(ports: dict[str, int], pids: dict[str, int], auth: dict[str, str], etag: str, seconds: float,
-                  connections: int, wrk: str | None, home: str, pin: bool) -> dict[str, dict[str, float]]:
+                  connections: int, wrk: str | None, home: str, pinned: tuple[int, int] | None) -> dict[str, dict[str, float]]:
     """Every case once: req/s, p99 and server CPU µs a request, the bare runs of a route averaged."""
     runs: dict[str, list[dict[str, float]]] = {}
     for name, server, path, conditional in CASES:
         headers = {**auth, **({"If-None-Match": etag} if conditional else {})} if server == "api" else {}
         target = f"http://127.0.0.1:{ports[server]}{path}"
         before = cpu_seconds(pids[server])
-        found = (await load_wrk(wrk, target, headers, seconds, connections, home, pin) if wrk
+        found = (await load_wrk(wrk, target, headers, seconds, connections, home, pinned) if wrk
                  else await load(target, headers, seconds, connections, 304 if conditional else 200))
         after = cpu_seconds(pids[server])
         if before is not None and after is not None:
@@ -212,14 +212,15 @@ async def one_run(ports: dict[str, int], pids: dict[str, int], auth: dict[str, s
 
 
 async def measure(url: str, home: str, seconds: float, connections: int, runs: int, wrk: str | None,
-                  pin: bool) -> list[dict[str, dict[str, float]]]:
+                  pinned: tuple[int, int] | None) -> list[dict[str, dict[str, float]]]:
     """`runs` runs of every case against the two servers."""
     app = await App.open(settings(url, home), check_schema=False)
     await upgrade(app.engine)
     token = await populate(app)
     await app.close()
     ports = {"api": free_port(), "bare": free_port()}
-    api = await start_child("--serve", "api", str(ports["api"]), url, home, "-", str(int(pin)))
+    core = str(pinned[0]) if pinned else "-"
+    api = await start_child("--serve", "api", str(ports["api"]), url, home, "-", core)
     children = [api]
     try:
         auth = {"Authorization": f"Bearer {token}"}
@@ -229,9 +230,9 @@ async def measure(url: str, home: str, seconds: float, connections: int, runs: i
         assert len(json.loads(body)["flags"]) == 2 * FEATURES
         body_file = str(Path(home) / "flags.json")
         Path(body_file).write_text(body)
-        children.append(await start_child("--serve", "bare", str(ports["bare"]), url, home, body_file, str(int(pin))))
+        children.append(await start_child("--serve", "bare", str(ports["bare"]), url, home, body_file, core))
         pids = {"api": api.pid, "bare": children[1].pid}
-        return [await one_run(ports, pids, auth, etag, seconds, connections, wrk, home, pin) for _ in range(runs)]
+        return [await one_run(ports, pids, auth, etag, seconds, connections, wrk, home, pinned) for _ in range(runs)]
     finally:
         for child in children:
             child.kill()
@@ -242,9 +243,9 @@ async def main(seconds: float, connections: int, runs: int, client: str, pin: bo
     import psycopg
 
     wrk = shutil.which("wrk") if client == "auto" else client if client != "aiohttp" else None
-    pin = pin and can_pin()
-    if pin and not wrk:  # the aiohttp client runs in this process
-        os.sched_setaffinity(0, {CLIENT_CPU})
+    pinned = cores() if pin else None
+    if pinned and not wrk:  # the aiohttp client runs in this process
+        os.sched_setaffinity(0, {pinned[1]})
     name = f"tenantctl_ofrep_{os.getpid()}"
     load_before = os.getloadavg()
     with psycopg.connect(libpq_url(SERVER), autocommit=True) as conn:
@@ -252,7 +253,7 @@ async def main(seconds: float, connections: int, runs: int, client: str, pin: bo
     try:
         with tempfile.TemporaryDirectory() as home:
             url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-            found = await measure(url, home, seconds, connections, runs, wrk, pin)
+            found = await measure(url, home, seconds, connections, runs, wrk, pinned)
     finally:
         with psycopg.connect(libpq_url(SERVER), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -264,9 +265,9 @@ async def main(seconds: float, connections: int, runs: int, client: str, pin: bo
                   if "cpu_us" in results["single"] else None)
     load_average = [round(x, 2) for x in load_before + os.getloadavg()]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL"
-    placement = "server and client pinned to a core each" if pin else "server and client not pinned"
+    placement = f"server on core {pinned[0]}, client on core {pinned[1]}" if pinned else "server and client not pinned"
     print(json.dumps({"bench": "ofrep_serve", "client": "wrk" if wrk else "aiohttp", "seconds": seconds,
-                      "connections": connections, "runs": runs, "pinned": pin, "flags": 2 * FEATURES, **results,
+                      "connections": connections, "runs": runs, "pinned": list(pinned) if pinned else None, "flags": 2 * FEATURES, **results,
                       "ratio_to_bare_aiohttp": ratios, "ratio_to_bare_aiohttp_per_run": per_run,
                       "cpu_ratio_to_bare_aiohttp": cpu_ratios, "load_average_before_after": load_average,
                       "targets": {"ratio_to_bare_aiohttp": 0.8, "rps": 5 * 1400}, "machine": machine}))
@@ -281,7 +282,7 @@ async def main(seconds: float, connections: int, runs: int, client: str, pin: bo
 
 if __name__ == "__main__":
     if len(sys.argv) == 8 and sys.argv[1] == "--serve":
-        asyncio.run(serve(sys.argv[2], int(sys.argv[3]), *sys.argv[4:7], sys.argv[7] == "1"))
+        asyncio.run(serve(sys.argv[2], int(sys.argv[3]), *sys.argv[4:7], None if sys.argv[7] == "-" else int(sys.argv[7])))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
