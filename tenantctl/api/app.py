@@ -4,8 +4,8 @@
 listener): each route is wrapped (`TenantApi.guarded`), not the application, so the routes beside it
 are left alone. The wrapper maps project errors to HTTP statuses, finds the token's tenant in
 `auth.TokenCache` (the database only for a token not held) and applies the token's rate limit; the
-handlers that read the database do it in a unit of work of their own. Tokens are never logged: there is no access log, and
-errors name no token.
+handlers that read the database do it in a unit of work of their own. Tokens are never logged: there
+is no access log, and errors name no token.
 
 OFREP answers come from `FlagCache`, which holds each tenant's answers ready to send (bodies, bulk bodies
 with their ETags and headers); concurrent requests for a tenant not held share one read. A
